@@ -1,0 +1,1 @@
+"""Activities: every step that touches the outside. Small, idempotent, retry-safe."""

@@ -1,0 +1,126 @@
+"""The API's side of the claim workflow: open, read live state, complete tasks.
+
+Every write goes into the workflow (update-with-start, Update); nothing here writes the
+read model. Temporal's errors become domain errors that the routes map to HTTP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowQueryRejectedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import QueryRejectCondition, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.ids import claim_id_for, claim_id_of_task
+from domain.models import ClaimOpening, ClaimStart, ClaimView, CompleteTask, TaskCompletion
+from domain.policy import ServicePolicy
+from store import read_model
+from workflows.claim import ClaimWorkflow
+from workflows.errors import Rejection
+
+
+@dataclass
+class ClaimError(Exception):
+    """A rejected action; `rejection` says which, `claim` is the state when known."""
+
+    rejection: Rejection
+    message: str
+    claim: ClaimView | None = None
+
+
+class ClaimsClient:
+    def __init__(self, client: Client, pool: asyncpg.Pool, task_queue: str) -> None:
+        self.client = client
+        self.pool = pool
+        self.task_queue = task_queue
+
+    async def open_claim(
+        self, opening: ClaimOpening, idempotency_key: str, policy: ServicePolicy
+    ) -> ClaimView:
+        claim_id = claim_id_for(idempotency_key)
+        start = WithStartWorkflowOperation(
+            ClaimWorkflow.run,
+            ClaimStart(claim_id=claim_id, opening=opening, policy=policy),
+            id=claim_id,
+            task_queue=self.task_queue,
+            # The same key twice is one claim: a duplicate joins the running workflow,
+            # and a closed claim's id is never reused.
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+        try:
+            return await self.client.execute_update_with_start_workflow(
+                ClaimWorkflow.opened, start_workflow_operation=start
+            )
+        except Exception as exc:
+            closed = await read_model.get_claim(self.pool, claim_id)
+            if closed is not None and _is_closed_workflow(exc):
+                return closed
+            raise
+
+    async def get_claim(self, claim_id: str) -> ClaimView | None:
+        """Live state from the workflow while it runs, the read model once it has closed."""
+        handle = self.client.get_workflow_handle(claim_id)
+        try:
+            return await handle.query(
+                ClaimWorkflow.state, reject_condition=QueryRejectCondition.NOT_OPEN
+            )
+        except WorkflowQueryRejectedError:
+            return await read_model.get_claim(self.pool, claim_id)
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+
+    async def complete_task(self, task_id: str, completion: TaskCompletion) -> ClaimView:
+        claim_id = claim_id_of_task(task_id)
+        if claim_id is None:
+            raise ClaimError(Rejection.TASK_NOT_FOUND, f"no task {task_id}")
+        handle = self.client.get_workflow_handle(claim_id)
+        try:
+            return await handle.execute_update(
+                ClaimWorkflow.complete_task,
+                CompleteTask(task_id=task_id, **completion.model_dump()),
+            )
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError) and cause.type in Rejection.__members__.values():
+                raise ClaimError(
+                    Rejection(cause.type), cause.message, await self.get_claim(claim_id)
+                ) from exc
+            raise
+        except RPCError as exc:
+            if exc.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            # No such workflow, or it has closed: the read model tells which.
+            claim = await read_model.get_claim(self.pool, claim_id)
+            if claim is None:
+                raise ClaimError(Rejection.TASK_NOT_FOUND, f"no task {task_id}") from exc
+            if not any(t.task_id == task_id for t in claim.tasks):
+                raise ClaimError(Rejection.TASK_NOT_FOUND, f"no task {task_id}", claim) from exc
+            raise ClaimError(Rejection.CLAIM_CLOSED, "the claim is closed", claim) from exc
+
+
+def _is_closed_workflow(exc: BaseException) -> bool:
+    from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError  # noqa: F401
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, WorkflowAlreadyStartedError):
+            return True
+        if isinstance(seen, RPCError) and seen.status in (
+            RPCStatusCode.ALREADY_EXISTS,
+            RPCStatusCode.NOT_FOUND,
+        ):
+            return True
+        seen = seen.__cause__
+    return False

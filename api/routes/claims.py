@@ -1,0 +1,84 @@
+"""Claims: open (discovery), read live state, list, timeline."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Header, HTTPException, Query, Response
+
+from api.deps import ClaimsDep, PoolDep, SettingsDep
+from api.schemas import ClaimsPage, Problem, Timeline
+from domain.models import ClaimOpening, ClaimStage, ClaimStatus, ClaimView
+from store import read_model
+
+router = APIRouter(prefix="/claims", tags=["claims"])
+log = structlog.get_logger(__name__)
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=8,
+        max_length=128,
+        description="The same key twice opens one claim. Without it every request opens a new one.",
+    ),
+]
+
+
+@router.post("", status_code=201, response_model=ClaimView)
+async def open_claim(
+    opening: ClaimOpening,
+    claims: ClaimsDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> ClaimView:
+    """Discovery: a return visit, hotline call or self-report opens a claim case.
+
+    Answers once the claim is recorded and its triage task is open for the consultant.
+    """
+    key = idempotency_key or str(uuid.uuid4())
+    view = await claims.open_claim(opening, key, settings.service_policy())
+    log.info("claim_opened", claim_id=view.claim_id, source=opening.source.value)
+    return view
+
+
+@router.get("", response_model=ClaimsPage)
+async def list_claims(
+    pool: PoolDep,
+    stage: ClaimStage | None = None,
+    status: ClaimStatus | None = None,
+    city: str | None = None,
+    consultant: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> ClaimsPage:
+    f = read_model.ClaimFilter(
+        stage=stage.value if stage else None,
+        status=status.value if status else None,
+        city=city,
+        consultant=consultant,
+    )
+    try:
+        page = await read_model.list_claims(pool, f, limit=limit, cursor=cursor)
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=f"cursor: {exc}") from exc
+    return ClaimsPage(items=page.items, next_cursor=page.next_cursor)
+
+
+@router.get("/{claim_id}", response_model=ClaimView, responses={404: {"model": Problem}})
+async def get_claim(claim_id: str, claims: ClaimsDep, response: Response) -> ClaimView:
+    """The claim's live state from its workflow; from the read model once it has closed."""
+    view = await claims.get_claim(claim_id)
+    if view is None:
+        raise HTTPException(status_code=404, detail=f"no claim {claim_id}")
+    return view
+
+
+@router.get("/{claim_id}/timeline", response_model=Timeline, responses={404: {"model": Problem}})
+async def get_timeline(claim_id: str, pool: PoolDep) -> Timeline:
+    entries = await read_model.timeline(pool, claim_id)
+    if not entries:
+        raise HTTPException(status_code=404, detail=f"no claim {claim_id}")
+    return Timeline(claim_id=claim_id, entries=entries)

@@ -1,0 +1,1 @@
+"""claimflow: durable orchestration of assisted insurance claims."""

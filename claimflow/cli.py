@@ -1,0 +1,60 @@
+"""The `claimflow` command: up, api, worker, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+import structlog
+import uvicorn
+
+from claimflow.logging import configure_logging
+from claimflow.settings import get_settings
+
+log = structlog.get_logger(__name__)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="claimflow", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start everything: embedded Temporal + PostgreSQL, worker, API")
+    api = sub.add_parser("api", help="run the HTTP API against TEMPORAL_ADDRESS and DATABASE_URL")
+    api.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    sub.add_parser("worker", help="run a worker against TEMPORAL_ADDRESS and DATABASE_URL")
+    sub.add_parser("migrate", help="apply pending database migrations to DATABASE_URL")
+    args = parser.parse_args(argv)
+
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+
+    if args.command == "up":
+        from claimflow.runtime import up
+
+        up(settings)
+    elif args.command == "api":
+        _require(settings.temporal_address, "TEMPORAL_ADDRESS")
+        _require(settings.database_url, "DATABASE_URL")
+        uvicorn.run(
+            "api.main:create_app_from_env",
+            factory=True,
+            host=settings.api_host,
+            port=settings.api_port,
+            workers=args.workers,
+            log_config=None,
+        )
+    elif args.command == "worker":
+        from claimflow.runtime import run_worker
+
+        _require(settings.temporal_address, "TEMPORAL_ADDRESS")
+        asyncio.run(run_worker(settings))
+    elif args.command == "migrate":
+        from store.migrate import migrate
+
+        _require(settings.database_url, "DATABASE_URL")
+        applied = asyncio.run(migrate(settings.database_url))  # type: ignore[arg-type]
+        log.info("migrations_done", applied=applied)
+
+
+def _require(value: str | None, name: str) -> None:
+    if not value:
+        raise SystemExit(f"{name} is not set")

@@ -1,0 +1,75 @@
+"""All configuration in one place, read from the environment.
+
+Where TEMPORAL_ADDRESS or DATABASE_URL is unset, `claimflow up` starts the embedded
+server for it; `claimflow api` and `claimflow worker` require both.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.policy import ServicePolicy
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLAIMFLOW_", extra="ignore")
+
+    # Temporal
+    temporal_address: str | None = Field(
+        default=None, validation_alias=AliasChoices("TEMPORAL_ADDRESS", "CLAIMFLOW_TEMPORAL_ADDRESS")
+    )
+    temporal_namespace: str = Field(
+        default="default",
+        validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "CLAIMFLOW_TEMPORAL_NAMESPACE"),
+    )
+    temporal_task_queue: str = "claims"
+    temporal_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("TEMPORAL_API_KEY", "CLAIMFLOW_TEMPORAL_API_KEY")
+    )
+    temporal_tls: bool = Field(
+        default=False, validation_alias=AliasChoices("TEMPORAL_TLS", "CLAIMFLOW_TEMPORAL_TLS")
+    )
+
+    # PostgreSQL read model
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "CLAIMFLOW_DATABASE_URL")
+    )
+    database_pool_min: int = 1
+    database_pool_max: int = 10
+
+    # Embedded servers (used by `claimflow up` where no address/URL is given)
+    data_dir: Path = Path(".data")
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    temporal_ui: bool = True
+
+    # HTTP API
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    # Logging
+    log_format: Literal["console", "json"] = "console"
+    log_level: str = "INFO"
+
+    # Claims policy: served cities, SLAs. Snapshotted into each claim when it opens.
+    offline_cities: list[str] = ["Beijing"]
+    sla_triage: timedelta = timedelta(hours=24)
+    sla_document_gathering: timedelta = timedelta(days=7)
+
+    def service_policy(self) -> ServicePolicy:
+        return ServicePolicy(
+            offline_cities=self.offline_cities,
+            sla_triage=self.sla_triage,
+            sla_document_gathering=self.sla_document_gathering,
+        )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""The PostgreSQL read model: migrations, projection writes, and the queries behind lists."""

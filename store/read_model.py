@@ -1,0 +1,213 @@
+"""Reads and writes of the claims read model.
+
+Writes come only from the projection activity; each is idempotent: a claim or task row is
+replaced only by a newer version, a timeline entry is inserted once by (claim_id, seq).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from domain.models import ClaimProjection, ClaimView, Task, TimelineEntry
+
+
+async def write_projection(pool: asyncpg.Pool, p: ClaimProjection) -> None:
+    c = p.claim
+    o = c.opening
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            """
+            INSERT INTO claims (claim_id, stage, status, closure, policyholder_name,
+                policy_number, city, source, claim_type, consultant, created_at, updated_at,
+                closed_at, version, snapshot)
+            VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)
+            ON CONFLICT (claim_id) DO UPDATE SET
+                stage = EXCLUDED.stage, status = EXCLUDED.status, closure = EXCLUDED.closure,
+                consultant = EXCLUDED.consultant, updated_at = EXCLUDED.updated_at,
+                closed_at = EXCLUDED.closed_at, version = EXCLUDED.version,
+                snapshot = EXCLUDED.snapshot
+            WHERE claims.version <= EXCLUDED.version
+            """,
+            c.claim_id,
+            c.stage.value,
+            c.status.value,
+            c.closure.value if c.closure else None,
+            o.policyholder.name,
+            o.policy.policy_number,
+            o.policyholder.city,
+            o.source.value,
+            o.incident.claim_type.value,
+            o.consultant,
+            c.created_at,
+            c.updated_at,
+            c.closed_at,
+            c.version,
+            c.model_dump(mode="json"),
+        )
+        if p.tasks:
+            await conn.executemany(
+                """
+                INSERT INTO tasks (task_id, claim_id, kind, role, assignee, status, created_at,
+                    due_at, completed_at, completed_by, data, result, version)
+                VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
+                ON CONFLICT (task_id) DO UPDATE SET
+                    assignee = EXCLUDED.assignee, status = EXCLUDED.status,
+                    due_at = EXCLUDED.due_at, completed_at = EXCLUDED.completed_at,
+                    completed_by = EXCLUDED.completed_by, data = EXCLUDED.data,
+                    result = EXCLUDED.result, version = EXCLUDED.version
+                WHERE tasks.version <= EXCLUDED.version
+                """,
+                [
+                    (
+                        t.task_id,
+                        t.claim_id,
+                        t.kind.value,
+                        t.role.value,
+                        t.assignee,
+                        t.status.value,
+                        t.created_at,
+                        t.due_at,
+                        t.completed_at,
+                        t.completed_by,
+                        t.data,
+                        t.result,
+                        c.version,
+                    )
+                    for t in p.tasks
+                ],
+            )
+        if p.timeline:
+            await conn.executemany(
+                """
+                INSERT INTO timeline (claim_id, seq, at, actor, action, details)
+                VALUES ($1,$2,$3,$4,$5,$6)
+                ON CONFLICT (claim_id, seq) DO NOTHING
+                """,
+                [(e.claim_id, e.seq, e.at, e.actor, e.action, e.details) for e in p.timeline],
+            )
+
+
+# --- reads ------------------------------------------------------------------------------
+
+
+async def get_claim(pool: asyncpg.Pool, claim_id: str) -> ClaimView | None:
+    row = await pool.fetchrow("SELECT snapshot FROM claims WHERE claim_id = $1", claim_id)
+    return ClaimView.model_validate(row["snapshot"]) if row else None
+
+
+@dataclass(frozen=True)
+class ClaimFilter:
+    stage: str | None = None
+    status: str | None = None
+    city: str | None = None
+    consultant: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[ClaimView]
+    next_cursor: str | None
+
+
+def _encode_cursor(created_at: datetime, claim_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{claim_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """Raises ValueError for a cursor this service did not issue."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor.encode()).decode()
+        at, claim_id = raw.split("|", 1)
+        return datetime.fromisoformat(at), claim_id
+    except Exception as exc:  # noqa: BLE001 - any malformed cursor is the caller's error
+        raise ValueError("malformed cursor") from exc
+
+
+async def list_claims(
+    pool: asyncpg.Pool, f: ClaimFilter, *, limit: int, cursor: str | None
+) -> Page:
+    where: list[str] = []
+    args: list[Any] = []
+    for column, value in (
+        ("stage", f.stage),
+        ("status", f.status),
+        ("city", f.city),
+        ("consultant", f.consultant),
+    ):
+        if value is not None:
+            args.append(value)
+            where.append(f"{column} = ${len(args)}")
+    if cursor:
+        at, claim_id = decode_cursor(cursor)
+        args += [at, claim_id]
+        where.append(f"(created_at, claim_id) < (${len(args) - 1}, ${len(args)})")
+    args.append(limit + 1)
+    sql = (
+        "SELECT claim_id, created_at, snapshot FROM claims"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + f" ORDER BY created_at DESC, claim_id DESC LIMIT ${len(args)}"
+    )
+    rows = await pool.fetch(sql, *args)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [ClaimView.model_validate(r["snapshot"]) for r in rows]
+    next_cursor = _encode_cursor(rows[-1]["created_at"], rows[-1]["claim_id"]) if more else None
+    return Page(items=items, next_cursor=next_cursor)
+
+
+async def timeline(pool: asyncpg.Pool, claim_id: str) -> list[TimelineEntry]:
+    rows = await pool.fetch(
+        "SELECT claim_id, seq, at, actor, action, details FROM timeline"
+        " WHERE claim_id = $1 ORDER BY seq",
+        claim_id,
+    )
+    return [TimelineEntry.model_validate(dict(r)) for r in rows]
+
+
+_TASK_COLUMNS = (
+    "task_id, claim_id, kind, role, assignee, status, created_at, due_at, completed_at,"
+    " completed_by, data, result"
+)
+
+
+async def get_task(pool: asyncpg.Pool, task_id: str) -> Task | None:
+    row = await pool.fetchrow(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE task_id = $1", task_id)
+    return Task.model_validate(dict(row)) if row else None
+
+
+async def inbox(
+    pool: asyncpg.Pool,
+    *,
+    assignee: str | None,
+    role: str | None,
+    status: str | None,
+    claim_id: str | None = None,
+    limit: int,
+) -> list[Task]:
+    where: list[str] = []
+    args: list[Any] = []
+    for column, value in (
+        ("assignee", assignee),
+        ("role", role),
+        ("status", status),
+        ("claim_id", claim_id),
+    ):
+        if value is not None:
+            args.append(value)
+            where.append(f"{column} = ${len(args)}")
+    args.append(limit)
+    sql = (
+        f"SELECT {_TASK_COLUMNS} FROM tasks"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + f" ORDER BY due_at NULLS LAST, created_at, task_id LIMIT ${len(args)}"
+    )
+    return [Task.model_validate(dict(r)) for r in await pool.fetch(sql, *args)]
+
+
+async def ping(pool: asyncpg.Pool) -> None:
+    await pool.fetchval("SELECT 1")
