@@ -24,7 +24,6 @@ def create_app(settings: Settings, claims_client: ClaimsClient | None = None) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_format, settings.log_level)
         if claims_client is not None:
-            app.state.claims = claims_client
             yield
             return
         if not settings.database_url:
@@ -48,6 +47,8 @@ def create_app(settings: Settings, claims_client: ClaimsClient | None = None) ->
         lifespan=lifespan,
     )
     app.state.settings = settings
+    if claims_client is not None:
+        app.state.claims = claims_client
     app.add_exception_handler(ClaimError, claim_error_handler)
     app.include_router(health.router)
     app.include_router(claims.router)

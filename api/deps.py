@@ -12,19 +12,19 @@ from api.claims_client import ClaimsClient
 from claimflow.settings import Settings
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _claims(request: Request) -> ClaimsClient:
+async def _claims(request: Request) -> ClaimsClient:
     return request.app.state.claims
 
 
-def _pool(request: Request) -> asyncpg.Pool:
+async def _pool(request: Request) -> asyncpg.Pool:
     return request.app.state.claims.pool
 
 
-def _temporal(request: Request) -> Client:
+async def _temporal(request: Request) -> Client:
     return request.app.state.claims.client
 
 

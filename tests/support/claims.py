@@ -1,0 +1,61 @@
+"""Helpers the API tests share: Mr. Wang's opening and driving a claim through HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+
+
+def wang_opening(**overrides: Any) -> dict[str, Any]:
+    opening: dict[str, Any] = {
+        "policyholder": {
+            "name": "Mr. Wang",
+            "city": "Beijing",
+            "age": 78,
+            "needs": ["elderly", "cannot_collect_documents"],
+        },
+        "policy": {
+            "policy_number": "P-2019-000123",
+            "insurer": "Example Life",
+            "sum_insured": "200000.00",
+        },
+        "incident": {
+            "claim_type": "medical_reimbursement",
+            "description": "Cerebral infarction in 2021, hospitalised, never claimed",
+            "diagnosis": "cerebral infarction",
+            "occurred_on": "2021-03-14",
+        },
+        "source": "return_visit",
+        "opened_by": "return-visit/li",
+        "consultant": "xiao.gao",
+    }
+    opening.update(overrides)
+    return opening
+
+
+async def open_claim(http: httpx.AsyncClient, key: str | None = None, **overrides: Any) -> dict:
+    r = await http.post(
+        "/claims",
+        json=wang_opening(**overrides),
+        headers={"Idempotency-Key": key or f"test-{uuid.uuid4()}"},
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def open_task(http: httpx.AsyncClient, claim_id: str, kind: str) -> dict:
+    r = await http.get("/tasks", params={"claim_id": claim_id, "status": "open"})
+    assert r.status_code == 200, r.text
+    tasks = [t for t in r.json()["items"] if t["kind"] == kind]
+    assert len(tasks) == 1, r.json()
+    return tasks[0]
+
+
+async def complete(
+    http: httpx.AsyncClient, task_id: str, outcome: dict[str, Any], by: str = "xiao.gao"
+) -> httpx.Response:
+    return await http.post(
+        f"/tasks/{task_id}/complete", json={"completed_by": by, "outcome": outcome}
+    )
