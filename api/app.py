@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api.claims_client import ClaimError, ClaimsClient
 from api.errors import claim_error_handler
-from api.routes import claims, health, tasks
+from api.routes import agents, claims, health, insurer, tasks
 from claimflow.logging import configure_logging
 from claimflow.settings import Settings
 from claimflow.temporal import connect
@@ -53,4 +53,6 @@ def create_app(settings: Settings, claims_client: ClaimsClient | None = None) ->
     app.include_router(health.router)
     app.include_router(claims.router)
     app.include_router(tasks.router)
+    app.include_router(agents.router)
+    app.include_router(insurer.router)
     return app

@@ -7,6 +7,7 @@ read model. Temporal's errors become domain errors that the routes map to HTTP.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from temporalio.client import (
@@ -20,7 +21,18 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.ids import claim_id_for, claim_id_of_task
-from domain.models import ClaimOpening, ClaimStart, ClaimView, CompleteTask, TaskCompletion
+from domain.models import (
+    ClaimOpening,
+    ClaimStart,
+    ClaimView,
+    CompleteTask,
+    NoteInput,
+    ReassignTask,
+    Reassignment,
+    TaskCompletion,
+    Withdrawal,
+)
+from domain.outcomes import ChecklistProgress, InsurerResponse
 from domain.policy import ServicePolicy
 from store import read_model
 from workflows.claim import ClaimWorkflow
@@ -81,15 +93,50 @@ class ClaimsClient:
             raise
 
     async def complete_task(self, task_id: str, completion: TaskCompletion) -> ClaimView:
+        return await self._task_update(
+            task_id,
+            ClaimWorkflow.complete_task,
+            CompleteTask(task_id=task_id, **completion.model_dump()),
+        )
+
+    async def reassign_task(self, task_id: str, change: Reassignment) -> ClaimView:
+        return await self._task_update(
+            task_id, ClaimWorkflow.reassign_task, ReassignTask(task_id=task_id, **change.model_dump())
+        )
+
+    async def record_progress(self, claim_id: str, progress: ChecklistProgress) -> ClaimView:
+        return await self._claim_update(claim_id, ClaimWorkflow.record_progress, progress)
+
+    async def add_note(self, claim_id: str, note: NoteInput) -> ClaimView:
+        return await self._claim_update(claim_id, ClaimWorkflow.add_note, note)
+
+    async def withdraw(self, claim_id: str, withdrawal: Withdrawal) -> ClaimView:
+        return await self._claim_update(claim_id, ClaimWorkflow.withdraw, withdrawal)
+
+    async def insurer_responded(self, claim_id: str, response: InsurerResponse) -> None:
+        """A Signal: the insurer needs no answer but that we have it."""
+        try:
+            await self.client.get_workflow_handle(claim_id).signal(
+                ClaimWorkflow.insurer_responded, response
+            )
+        except RPCError as exc:
+            if exc.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            raise ClaimError(Rejection.CLAIM_CLOSED, "the claim is closed") from exc
+
+    async def _task_update(self, task_id: str, update: Any, arg: Any) -> ClaimView:
         claim_id = claim_id_of_task(task_id)
         if claim_id is None:
             raise ClaimError(Rejection.TASK_NOT_FOUND, f"no task {task_id}")
+        return await self._claim_update(claim_id, update, arg, task_id=task_id)
+
+    async def _claim_update(
+        self, claim_id: str, update: Any, arg: Any, task_id: str | None = None
+    ) -> ClaimView:
+        """Run an Update and turn its rejection into a ClaimError with the current state."""
         handle = self.client.get_workflow_handle(claim_id)
         try:
-            return await handle.execute_update(
-                ClaimWorkflow.complete_task,
-                CompleteTask(task_id=task_id, **completion.model_dump()),
-            )
+            return await handle.execute_update(update, arg)
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
             if isinstance(cause, ApplicationError) and cause.type in Rejection.__members__.values():
@@ -102,10 +149,11 @@ class ClaimsClient:
                 raise
             # No such workflow, or it has closed: the read model tells which.
             claim = await read_model.get_claim(self.pool, claim_id)
+            what = f"task {task_id}" if task_id else f"claim {claim_id}"
             if claim is None:
-                raise ClaimError(Rejection.TASK_NOT_FOUND, f"no task {task_id}") from exc
-            if not any(t.task_id == task_id for t in claim.tasks):
-                raise ClaimError(Rejection.TASK_NOT_FOUND, f"no task {task_id}", claim) from exc
+                raise ClaimError(Rejection.NOT_FOUND, f"no {what}") from exc
+            if task_id and not any(t.task_id == task_id for t in claim.tasks):
+                raise ClaimError(Rejection.TASK_NOT_FOUND, f"no {what}", claim) from exc
             raise ClaimError(Rejection.CLAIM_CLOSED, "the claim is closed", claim) from exc
 
 

@@ -10,9 +10,11 @@ from api.claims_client import ClaimError
 from workflows.errors import Rejection
 
 STATUS = {
+    Rejection.NOT_FOUND: 404,
     Rejection.TASK_NOT_FOUND: 404,
     Rejection.TASK_NOT_OPEN: 409,
     Rejection.CLAIM_CLOSED: 409,
+    Rejection.DUPLICATE: 409,
     Rejection.OUTCOME_MISMATCH: 422,
     Rejection.NOT_ALLOWED: 422,
 }

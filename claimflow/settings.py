@@ -14,7 +14,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from domain.policy import ServicePolicy
+from domain.policy import DEFAULT_SLA, ServicePolicy
+from domain.vocabulary import TaskKind
 
 
 class Settings(BaseSettings):
@@ -59,15 +60,14 @@ class Settings(BaseSettings):
 
     # Claims policy: served cities, SLAs. Snapshotted into each claim when it opens.
     offline_cities: list[str] = ["Beijing"]
-    sla_triage: timedelta = timedelta(hours=24)
-    sla_document_gathering: timedelta = timedelta(days=7)
+    sla: dict[TaskKind, timedelta] = {}
+    """Overrides of DEFAULT_SLA per task kind, e.g. {"triage": "PT4H"}."""
+
+    # The insurer's webhook (insurers integrated by API) signs its body with this secret.
+    insurer_webhook_secret: str | None = None
 
     def service_policy(self) -> ServicePolicy:
-        return ServicePolicy(
-            offline_cities=self.offline_cities,
-            sla_triage=self.sla_triage,
-            sla_document_gathering=self.sla_document_gathering,
-        )
+        return ServicePolicy(offline_cities=self.offline_cities, sla={**DEFAULT_SLA, **self.sla})
 
 
 @lru_cache

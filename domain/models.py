@@ -1,125 +1,44 @@
-"""The shared models of a claim case: what is opened, what each task asks and returns,
-and the claim's live state. Used by the workflow, the activities, the store and the API alike.
+"""The shared models of a claim case: what is opened, the tasks, the timeline, and the
+claim's live state. Used by the workflow, the activities, the store and the API alike.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
-from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field
 
+from domain.checklist import ChecklistItem
+from domain.outcomes import (
+    ClaimFiled,
+    DisputeResolved,
+    HospitalTrip,
+    InsurerResponse,
+    TaskOutcome,
+    TriageDecision,
+)
+from domain.payout import PayoutComputation, PayoutTerms, Reconciliation
 from domain.policy import ServicePolicy
+from domain.vocabulary import (
+    AwareDatetime,
+    ClaimStage,
+    ClaimStatus,
+    ClaimType,
+    Closure,
+    DiscoverySource,
+    Model,
+    Money,
+    Name,
+    OfflineNeed,
+    Role,
+    TaskKind,
+    TaskStatus,
+    Text,
+)
 
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("must be timezone-aware")
-    return value
-
-
-Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
-"""Yuan, exact to the fen."""
-AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-Text = Annotated[str, Field(max_length=4000)]
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False, use_enum_values=False)
-
-
-# --- vocabulary -------------------------------------------------------------------------
-
-
-class DiscoverySource(StrEnum):
-    RETURN_VISIT = "return_visit"
-    HOTLINE = "hotline"
-    SELF_REPORT = "self_report"
-
-
-class ClaimType(StrEnum):
-    CRITICAL_ILLNESS = "critical_illness"
-    MEDICAL_REIMBURSEMENT = "medical_reimbursement"
-    HOSPITALIZATION_ALLOWANCE = "hospitalization_allowance"
-    ACCIDENT = "accident"
-
-
-class OfflineNeed(StrEnum):
-    """Why a user may need a field agent (one of these must hold for the offline path)."""
-
-    ELDERLY = "elderly"
-    EXHAUSTED_AFTER_ILLNESS = "exhausted_after_illness"
-    CANNOT_UNDERSTAND_RULES = "cannot_understand_rules"
-    CANNOT_COLLECT_DOCUMENTS = "cannot_collect_documents"
-
-
-class AssistService(StrEnum):
-    INFORMATION_SUMMARY = "information_summary"
-    INITIAL_LIABILITY_JUDGMENT = "initial_liability_judgment"
-    SPEEDING_UP_TIMELINE = "speeding_up_timeline"
-    HELP_FOR_ELDERLY = "help_for_elderly"
-    DISPUTE_HANDLING = "dispute_handling"
-    RIGHTS_PROTECTION = "rights_protection"
-    RISK_REVIEW = "risk_review"
-    CUSTOM_SERVICE = "custom_service"
-
-
-class Liability(StrEnum):
-    COVERED = "covered"
-    NOT_COVERED = "not_covered"
-    NEED_MORE_INFORMATION = "need_more_information"
-
-
-class ServicePath(StrEnum):
-    ONLINE = "online"
-    OFFLINE = "offline"
-
-
-class ClaimStage(StrEnum):
-    """The lifecycle of one claim case, in the brief's order."""
-
-    DISCOVERY = "discovery"
-    TRIAGE = "triage"
-    DISPATCH = "dispatch"
-    DOCUMENT_GATHERING = "document_gathering"
-    VERIFICATION = "verification"
-    FILING = "filing"
-    INSURER_REVIEW = "insurer_review"
-    PAYOUT_EXPLANATION = "payout_explanation"
-    DISPUTE = "dispute"
-    CLOSED = "closed"
-
-
-class ClaimStatus(StrEnum):
-    OPEN = "open"
-    CLOSED = "closed"
-
-
-class Closure(StrEnum):
-    PAID_AND_EXPLAINED = "paid_and_explained"
-    DENIED_AND_EXPLAINED = "denied_and_explained"
-    WITHDRAWN = "withdrawn"
-    NOT_COVERED = "not_covered"
-
-
-class Role(StrEnum):
-    CONSULTANT = "consultant"
-    FIELD_AGENT = "field_agent"
-    MANAGER = "manager"
-
-
-class TaskKind(StrEnum):
-    TRIAGE = "triage"
-    GATHER_DOCUMENTS = "gather_documents"
-
-
-class TaskStatus(StrEnum):
-    OPEN = "open"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
+Ratio = Annotated[Decimal, Field(ge=0, le=1, max_digits=5, decimal_places=4)]
 
 
 # --- discovery --------------------------------------------------------------------------
@@ -131,13 +50,29 @@ class Policyholder(Model):
     phone: Annotated[str, Field(max_length=32)] | None = None
     age: Annotated[int, Field(ge=0, le=130)] | None = None
     needs: list[OfflineNeed] = []
+    """Why the user may need a field agent; none means the online path."""
+    has_social_security: bool = False
 
 
 class InsurancePolicy(Model):
     policy_number: Annotated[str, Field(min_length=1, max_length=64)]
     insurer: Name
     product: Name | None = None
-    sum_insured: Money | None = None
+    sum_insured: Money
+    deductible: Money = Decimal("0")
+    ratio_with_social_security: Ratio = Decimal("1")
+    ratio_without_social_security: Ratio = Decimal("0.6")
+
+
+def payout_terms(policy: InsurancePolicy, holder: Policyholder) -> PayoutTerms:
+    """The contract terms that set this user's payout."""
+    return PayoutTerms(
+        deductible=policy.deductible,
+        ratio_with_social_security=policy.ratio_with_social_security,
+        ratio_without_social_security=policy.ratio_without_social_security,
+        sum_insured=policy.sum_insured,
+        has_social_security=holder.has_social_security,
+    )
 
 
 class Incident(Model):
@@ -166,6 +101,9 @@ class ClaimOpening(Model):
                         "insurer": "Example Life",
                         "product": "Medical reimbursement plan",
                         "sum_insured": "200000.00",
+                        "deductible": "10000.00",
+                        "ratio_with_social_security": "1",
+                        "ratio_without_social_security": "0.6",
                     },
                     "incident": {
                         "claim_type": "medical_reimbursement",
@@ -194,34 +132,6 @@ class ClaimOpening(Model):
 # --- tasks ------------------------------------------------------------------------------
 
 
-class TriageDecision(Model):
-    """Online triage: initial liability judgment against the policy terms, and the path."""
-
-    kind: Literal[TaskKind.TRIAGE] = TaskKind.TRIAGE
-    liability: Liability
-    path: ServicePath | None = None
-    assist_services: list[AssistService] = []
-    explanation: Text = ""
-
-    @model_validator(mode="after")
-    def _consistent(self) -> TriageDecision:
-        if self.liability is Liability.COVERED and self.path is None:
-            raise ValueError("a covered claim needs a path: online or offline")
-        if self.liability is not Liability.COVERED and self.path is not None:
-            raise ValueError("only a covered claim takes a path")
-        if self.liability is Liability.NOT_COVERED and not self.explanation.strip():
-            raise ValueError("not covered needs an explanation for the user")
-        return self
-
-
-class DocumentsGathered(Model):
-    kind: Literal[TaskKind.GATHER_DOCUMENTS] = TaskKind.GATHER_DOCUMENTS
-    note: Text = ""
-
-
-TaskOutcome = Annotated[TriageDecision | DocumentsGathered, Field(discriminator="kind")]
-
-
 class TaskCompletion(Model):
     """A person completes a task: who did it and what they decided."""
 
@@ -234,6 +144,7 @@ class TaskCompletion(Model):
                         "kind": "triage",
                         "liability": "covered",
                         "path": "offline",
+                        "meets_pre_audit": True,
                         "assist_services": ["initial_liability_judgment", "help_for_elderly"],
                         "explanation": "Inpatient stroke treatment is covered by the plan.",
                     },
@@ -252,6 +163,34 @@ class CompleteTask(TaskCompletion):
     task_id: str
 
 
+class Reassignment(Model):
+    """A manager moves a task to another person."""
+
+    assignee: Name
+    reassigned_by: Name
+    reason: Text = ""
+
+
+class ReassignTask(Reassignment):
+    task_id: str
+
+
+class NoteInput(Model):
+    author: Name
+    text: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class Note(NoteInput):
+    at: AwareDatetime
+
+
+class Withdrawal(Model):
+    """The user withdraws the claim, at any point before it closes."""
+
+    recorded_by: Name
+    reason: Text = ""
+
+
 class Task(Model):
     task_id: str
     claim_id: str
@@ -268,6 +207,8 @@ class Task(Model):
 
 
 class TimelineEntry(Model):
+    """One action on a claim: who, when, what, and the old and new values where any."""
+
     claim_id: str
     seq: int
     at: AwareDatetime
@@ -287,6 +228,16 @@ class ClaimStart(Model):
     policy: ServicePolicy
 
 
+class Payout(Model):
+    """The money side of a claim: expected before the decision, awarded after."""
+
+    expected: PayoutComputation | None = None
+    awarded: Money | None = None
+    reconciliation: Reconciliation | None = None
+    explanation_zh: str | None = None
+    explanation_en: str | None = None
+
+
 class ClaimView(Model):
     """A claim's state as the people working it see it."""
 
@@ -295,7 +246,19 @@ class ClaimView(Model):
     status: ClaimStatus
     closure: Closure | None = None
     opening: ClaimOpening
+    summary: str | None = None
     triage: TriageDecision | None = None
+    field_agent: str | None = None
+    declined_by: list[str] = []
+    visit_at: AwareDatetime | None = None
+    checklist: list[ChecklistItem] = []
+    hospital_trips: list[HospitalTrip] = []
+    user_confirmed_filing: bool = False
+    filing: ClaimFiled | None = None
+    insurer_responses: list[InsurerResponse] = []
+    payout: Payout = Payout()
+    dispute: DisputeResolved | None = None
+    notes: list[Note] = []
     tasks: list[Task] = []
     created_at: AwareDatetime
     updated_at: AwareDatetime

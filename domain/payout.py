@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from domain.models import Model, Money
+from domain.vocabulary import Model, Money
 
 FEN = Decimal("0.01")
 """One fen: payouts are rounded to it, half up, as a cashier would."""

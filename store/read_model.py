@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 
+from domain.checklist import ChecklistItem
 from domain.models import ClaimProjection, ClaimView, Task, TimelineEntry
 
 
@@ -24,13 +25,17 @@ async def write_projection(pool: asyncpg.Pool, p: ClaimProjection) -> None:
             """
             INSERT INTO claims (claim_id, stage, status, closure, policyholder_name,
                 policy_number, city, source, claim_type, consultant, created_at, updated_at,
-                closed_at, version, snapshot)
-            VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)
+                closed_at, version, snapshot, field_agent, insurer_claim_reference,
+                expected_payout, awarded_amount)
+            VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)
             ON CONFLICT (claim_id) DO UPDATE SET
                 stage = EXCLUDED.stage, status = EXCLUDED.status, closure = EXCLUDED.closure,
                 consultant = EXCLUDED.consultant, updated_at = EXCLUDED.updated_at,
                 closed_at = EXCLUDED.closed_at, version = EXCLUDED.version,
-                snapshot = EXCLUDED.snapshot
+                snapshot = EXCLUDED.snapshot, field_agent = EXCLUDED.field_agent,
+                insurer_claim_reference = EXCLUDED.insurer_claim_reference,
+                expected_payout = EXCLUDED.expected_payout,
+                awarded_amount = EXCLUDED.awarded_amount
             WHERE claims.version <= EXCLUDED.version
             """,
             c.claim_id,
@@ -48,7 +53,39 @@ async def write_projection(pool: asyncpg.Pool, p: ClaimProjection) -> None:
             c.closed_at,
             c.version,
             c.model_dump(mode="json"),
+            c.field_agent,
+            c.filing.insurer_claim_reference if c.filing else None,
+            c.payout.expected.payout if c.payout.expected else None,
+            c.payout.awarded,
         )
+        if c.checklist:
+            await conn.executemany(
+                """
+                INSERT INTO checklist_items (claim_id, code, position, title_en, title_zh,
+                    hospital_document, status, rejection_reason, note, version)
+                VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
+                ON CONFLICT (claim_id, code) DO UPDATE SET
+                    position = EXCLUDED.position, status = EXCLUDED.status,
+                    rejection_reason = EXCLUDED.rejection_reason, note = EXCLUDED.note,
+                    version = EXCLUDED.version
+                WHERE checklist_items.version <= EXCLUDED.version
+                """,
+                [
+                    (
+                        c.claim_id,
+                        i.code,
+                        n,
+                        i.title_en,
+                        i.title_zh,
+                        i.hospital_document,
+                        i.status.value,
+                        i.rejection_reason,
+                        i.note,
+                        c.version,
+                    )
+                    for n, i in enumerate(c.checklist)
+                ],
+            )
         if p.tasks:
             await conn.executemany(
                 """
@@ -106,6 +143,7 @@ class ClaimFilter:
     status: str | None = None
     city: str | None = None
     consultant: str | None = None
+    field_agent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +176,7 @@ async def list_claims(
         ("status", f.status),
         ("city", f.city),
         ("consultant", f.consultant),
+        ("field_agent", f.field_agent),
     ):
         if value is not None:
             args.append(value)
@@ -207,6 +246,22 @@ async def inbox(
         + f" ORDER BY due_at NULLS LAST, created_at, task_id LIMIT ${len(args)}"
     )
     return [Task.model_validate(dict(r)) for r in await pool.fetch(sql, *args)]
+
+
+async def checklist(pool: asyncpg.Pool, claim_id: str) -> list[ChecklistItem]:
+    rows = await pool.fetch(
+        "SELECT code, title_en, title_zh, hospital_document, status, rejection_reason, note"
+        " FROM checklist_items WHERE claim_id = $1 ORDER BY position",
+        claim_id,
+    )
+    return [ChecklistItem.model_validate(dict(r)) for r in rows]
+
+
+async def claims_by_insurer_reference(pool: asyncpg.Pool, reference: str) -> list[str]:
+    rows = await pool.fetch(
+        "SELECT claim_id FROM claims WHERE insurer_claim_reference = $1", reference
+    )
+    return [r["claim_id"] for r in rows]
 
 
 async def ping(pool: asyncpg.Pool) -> None:

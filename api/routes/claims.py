@@ -10,7 +10,9 @@ from fastapi import APIRouter, Header, HTTPException, Query, Response
 
 from api.deps import ClaimsDep, PoolDep, SettingsDep
 from api.schemas import ClaimsPage, Problem, Timeline
-from domain.models import ClaimOpening, ClaimStage, ClaimStatus, ClaimView
+from domain.checklist import ChecklistItem
+from domain.models import ClaimOpening, ClaimStage, ClaimStatus, ClaimView, NoteInput, Withdrawal
+from domain.outcomes import ChecklistProgress
 from store import read_model
 
 router = APIRouter(prefix="/claims", tags=["claims"])
@@ -51,6 +53,7 @@ async def list_claims(
     status: ClaimStatus | None = None,
     city: str | None = None,
     consultant: str | None = None,
+    field_agent: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> ClaimsPage:
@@ -59,6 +62,7 @@ async def list_claims(
         status=status.value if status else None,
         city=city,
         consultant=consultant,
+        field_agent=field_agent,
     )
     try:
         page = await read_model.list_claims(pool, f, limit=limit, cursor=cursor)
@@ -82,3 +86,40 @@ async def get_timeline(claim_id: str, pool: PoolDep) -> Timeline:
     if not entries:
         raise HTTPException(status_code=404, detail=f"no claim {claim_id}")
     return Timeline(claim_id=claim_id, entries=entries)
+
+
+_CHANGE_RESPONSES: dict[int | str, dict[str, object]] = {
+    404: {"model": Problem},
+    409: {"model": Problem},
+    422: {"model": Problem},
+}
+
+
+@router.get("/{claim_id}/checklist", response_model=list[ChecklistItem])
+async def get_checklist(claim_id: str, claims: ClaimsDep) -> list[ChecklistItem]:
+    """The document checklist with each item's status (Claims Data Manager)."""
+    view = await claims.get_claim(claim_id)
+    if view is None:
+        raise HTTPException(status_code=404, detail=f"no claim {claim_id}")
+    return view.checklist
+
+
+@router.post("/{claim_id}/checklist", response_model=ClaimView, responses=_CHANGE_RESPONSES)
+async def record_checklist_progress(
+    claim_id: str, progress: ChecklistProgress, claims: ClaimsDep
+) -> ClaimView:
+    """The agent records documents as he collects or rejects them, and hospital trips."""
+    return await claims.record_progress(claim_id, progress)
+
+
+@router.post("/{claim_id}/notes", response_model=ClaimView, responses=_CHANGE_RESPONSES)
+async def add_note(claim_id: str, note: NoteInput, claims: ClaimsDep) -> ClaimView:
+    return await claims.add_note(claim_id, note)
+
+
+@router.post("/{claim_id}/withdraw", response_model=ClaimView, responses=_CHANGE_RESPONSES)
+async def withdraw(claim_id: str, withdrawal: Withdrawal, claims: ClaimsDep) -> ClaimView:
+    """The user withdraws the claim: open tasks are cancelled and the claim closes."""
+    view = await claims.withdraw(claim_id, withdrawal)
+    log.info("claim_withdrawn", claim_id=claim_id)
+    return view

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import ClaimsDep, PoolDep
 from api.schemas import Problem, TaskList
-from domain.models import ClaimView, Role, Task, TaskCompletion, TaskStatus
+from domain.models import ClaimView, Reassignment, Role, Task, TaskCompletion, TaskStatus
 from store import read_model
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
@@ -56,3 +56,13 @@ async def complete_task(task_id: str, completion: TaskCompletion, claims: Claims
         view = await claims.complete_task(task_id, completion)
         log.info("task_completed", claim_id=view.claim_id, stage=view.stage.value)
         return view
+
+
+@router.post(
+    "/{task_id}/reassign",
+    response_model=ClaimView,
+    responses={404: {"model": Problem}, 409: {"model": Problem}},
+)
+async def reassign_task(task_id: str, change: Reassignment, claims: ClaimsDep) -> ClaimView:
+    """Move an open task to another person; the timeline keeps the old and new assignee."""
+    return await claims.reassign_task(task_id, change)

@@ -7,12 +7,13 @@ import uuid
 import asyncpg
 import httpx
 
-from tests.support.claims import complete, open_claim, open_task, wang_opening
+from tests.support.claims import add_agent, complete, open_claim, open_task, wang_opening
 
 COVERED_OFFLINE = {
     "kind": "triage",
     "liability": "covered",
     "path": "offline",
+    "meets_pre_audit": True,
     "assist_services": ["initial_liability_judgment", "help_for_elderly"],
     "explanation": "Inpatient treatment of a cerebral infarction is covered.",
 }
@@ -27,6 +28,7 @@ async def _snapshot(pool: asyncpg.Pool, claim_id: str) -> tuple:
 
 
 async def test_open_triage_and_see_it_everywhere(api: httpx.AsyncClient, pool: asyncpg.Pool):
+    await add_agent(api, "xiao.zheng", "Beijing")
     claim = await open_claim(api)
     claim_id = claim["claim_id"]
     assert claim["stage"] == "triage"
@@ -42,24 +44,24 @@ async def test_open_triage_and_see_it_everywhere(api: httpx.AsyncClient, pool: a
     r = await complete(api, triage["task_id"], COVERED_OFFLINE)
     assert r.status_code == 200, r.text
     after = r.json()
-    assert after["stage"] == "document_gathering"
+    assert after["stage"] == "dispatch"
     assert after["triage"]["liability"] == "covered"
     assert after["triage"]["path"] == "offline"
 
     # The live workflow says so ...
     live = (await api.get(f"/claims/{claim_id}")).json()
-    assert live["stage"] == "document_gathering"
+    assert live["stage"] == "dispatch"
     assert live["version"] == after["version"]
 
     # ... and so does PostgreSQL, without delay: the answer came after the projection.
     row = await pool.fetchrow("SELECT stage, version FROM claims WHERE claim_id=$1", claim_id)
-    assert (row["stage"], row["version"]) == ("document_gathering", after["version"])
+    assert (row["stage"], row["version"]) == ("dispatch", after["version"])
     statuses = dict(
         await pool.fetch("SELECT kind, status FROM tasks WHERE claim_id=$1", claim_id)
     )
-    assert statuses == {"triage": "completed", "gather_documents": "open"}
-    gather = await open_task(api, claim_id, "gather_documents")
-    assert gather["role"] == "field_agent"
+    assert statuses == {"triage": "completed", "accept_dispatch": "open"}
+    dispatch = await open_task(api, claim_id, "accept_dispatch")
+    assert (dispatch["role"], dispatch["assignee"]) == ("field_agent", "xiao.zheng")
 
     timeline = (await api.get(f"/claims/{claim_id}/timeline")).json()["entries"]
     actions = [e["action"] for e in timeline]
@@ -69,7 +71,7 @@ async def test_open_triage_and_see_it_everywhere(api: httpx.AsyncClient, pool: a
     assert done["actor"] == "xiao.gao"
     assert [e["seq"] for e in timeline] == list(range(1, len(timeline) + 1))
 
-    listed = (await api.get("/claims", params={"stage": "document_gathering"})).json()
+    listed = (await api.get("/claims", params={"stage": "dispatch"})).json()
     assert [c["claim_id"] for c in listed["items"]] == [claim_id]
 
 
@@ -114,7 +116,7 @@ async def test_bad_input_is_rejected_and_changes_nothing(
     r = await complete(api, triage["task_id"], {**COVERED_OFFLINE, "liability": "maybe"})
     assert r.status_code == 422
     # An outcome for another kind of task.
-    r = await complete(api, triage["task_id"], {"kind": "gather_documents"})
+    r = await complete(api, triage["task_id"], {"kind": "explain_expectations"})
     assert r.status_code == 422, r.text
     assert r.json()["code"] == "OutcomeMismatch"
 
@@ -136,7 +138,7 @@ async def test_bad_input_is_rejected_and_changes_nothing(
     r = await complete(api, triage["task_id"], COVERED_OFFLINE)
     assert r.status_code == 409, r.text
     assert r.json()["code"] == "TaskNotOpen"
-    assert r.json()["claim"]["stage"] == "document_gathering"
+    assert r.json()["claim"]["stage"] == "dispatch"
     assert await _snapshot(pool, claim_id) == after
 
 

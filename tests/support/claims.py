@@ -20,6 +20,9 @@ def wang_opening(**overrides: Any) -> dict[str, Any]:
             "policy_number": "P-2019-000123",
             "insurer": "Example Life",
             "sum_insured": "200000.00",
+            "deductible": "10000.00",
+            "ratio_with_social_security": "1",
+            "ratio_without_social_security": "0.6",
         },
         "incident": {
             "claim_type": "medical_reimbursement",
@@ -59,3 +62,19 @@ async def complete(
     return await http.post(
         f"/tasks/{task_id}/complete", json={"completed_by": by, "outcome": outcome}
     )
+
+
+async def add_agent(http: httpx.AsyncClient, agent_id: str, city: str, **fields: Any) -> dict:
+    r = await http.put(f"/field-agents/{agent_id}", json={"name": agent_id, "city": city, **fields})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def do(
+    http: httpx.AsyncClient, claim_id: str, kind: str, outcome: dict[str, Any], by: str
+) -> dict:
+    """Find the claim's open task of this kind, complete it, and return the new state."""
+    task = await open_task(http, claim_id, kind)
+    r = await complete(http, task["task_id"], {"kind": kind, **outcome}, by=by)
+    assert r.status_code == 200, r.text
+    return r.json()

@@ -1,0 +1,79 @@
+"""The insurer's webhook, for insurers integrated by API.
+
+The body is signed: X-Claimflow-Signature = hex HMAC-SHA256(secret, "{timestamp}.{body}"),
+with X-Claimflow-Timestamp (Unix seconds) within five minutes, so a captured request cannot
+be replayed later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+import structlog
+from fastapi import APIRouter, Header, HTTPException, Request
+from pydantic import BaseModel, Field, ValidationError
+
+from api.deps import ClaimsDep, PoolDep, SettingsDep
+from api.schemas import Problem
+from domain.outcomes import InsurerResponse
+from store import read_model
+
+router = APIRouter(prefix="/insurer", tags=["insurer"])
+log = structlog.get_logger(__name__)
+
+TOLERANCE_SECONDS = 300
+
+
+class InsurerMessage(BaseModel):
+    insurer_claim_reference: str = Field(min_length=1, max_length=64)
+    response: InsurerResponse
+
+
+class Accepted(BaseModel):
+    claim_id: str
+    accepted: bool = True
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+@router.post(
+    "/webhook",
+    status_code=202,
+    response_model=Accepted,
+    responses={401: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}},
+)
+async def webhook(
+    request: Request,
+    settings: SettingsDep,
+    pool: PoolDep,
+    claims: ClaimsDep,
+    x_claimflow_timestamp: str = Header(),
+    x_claimflow_signature: str = Header(),
+) -> Accepted:
+    secret = settings.insurer_webhook_secret
+    if not secret:
+        raise HTTPException(status_code=404, detail="the insurer webhook is not configured")
+    body = await request.body()
+    try:
+        age = abs(time.time() - int(x_claimflow_timestamp))
+    except ValueError:
+        raise HTTPException(status_code=401, detail="bad timestamp") from None
+    expected = sign(secret, x_claimflow_timestamp, body)
+    if age > TOLERANCE_SECONDS or not hmac.compare_digest(expected, x_claimflow_signature):
+        raise HTTPException(status_code=401, detail="bad or expired signature")
+    try:
+        message = InsurerMessage.model_validate_json(body)
+    except ValidationError as exc:
+        raise HTTPException(status_code=422, detail=exc.errors(include_url=False)) from exc
+    found = await read_model.claims_by_insurer_reference(pool, message.insurer_claim_reference)
+    if not found:
+        raise HTTPException(status_code=404, detail="no claim with this insurer reference")
+    if len(found) > 1:
+        raise HTTPException(status_code=409, detail="several claims carry this reference")
+    await claims.insurer_responded(found[0], message.response)
+    log.info("insurer_message", claim_id=found[0], decision=message.response.decision.value)
+    return Accepted(claim_id=found[0])

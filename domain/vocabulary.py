@@ -1,0 +1,145 @@
+"""The vocabulary of the brief: the words every layer shares, and the base types of money,
+names and times."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must be timezone-aware")
+    return value
+
+
+Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+"""Yuan, exact to the fen."""
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Text = Annotated[str, Field(max_length=4000)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False, use_enum_values=False)
+
+
+# --- vocabulary -------------------------------------------------------------------------
+
+
+class DiscoverySource(StrEnum):
+    RETURN_VISIT = "return_visit"
+    HOTLINE = "hotline"
+    SELF_REPORT = "self_report"
+
+
+class ClaimType(StrEnum):
+    CRITICAL_ILLNESS = "critical_illness"
+    MEDICAL_REIMBURSEMENT = "medical_reimbursement"
+    HOSPITALIZATION_ALLOWANCE = "hospitalization_allowance"
+    ACCIDENT = "accident"
+
+
+class OfflineNeed(StrEnum):
+    """Why a user may need a field agent (one of these must hold for the offline path)."""
+
+    ELDERLY = "elderly"
+    EXHAUSTED_AFTER_ILLNESS = "exhausted_after_illness"
+    CANNOT_UNDERSTAND_RULES = "cannot_understand_rules"
+    CANNOT_COLLECT_DOCUMENTS = "cannot_collect_documents"
+
+
+class AssistService(StrEnum):
+    INFORMATION_SUMMARY = "information_summary"
+    INITIAL_LIABILITY_JUDGMENT = "initial_liability_judgment"
+    SPEEDING_UP_TIMELINE = "speeding_up_timeline"
+    HELP_FOR_ELDERLY = "help_for_elderly"
+    DISPUTE_HANDLING = "dispute_handling"
+    RIGHTS_PROTECTION = "rights_protection"
+    RISK_REVIEW = "risk_review"
+    CUSTOM_SERVICE = "custom_service"
+
+
+class Liability(StrEnum):
+    COVERED = "covered"
+    NOT_COVERED = "not_covered"
+    NEED_MORE_INFORMATION = "need_more_information"
+
+
+class ServicePath(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+class ClaimStage(StrEnum):
+    """The lifecycle of one claim case, in the brief's order."""
+
+    DISCOVERY = "discovery"
+    TRIAGE = "triage"
+    DISPATCH = "dispatch"
+    DOCUMENT_GATHERING = "document_gathering"
+    VERIFICATION = "verification"
+    FILING = "filing"
+    PRE_DECISION_EXPLANATION = "pre_decision_explanation"
+    INSURER_REVIEW = "insurer_review"
+    PAYOUT_EXPLANATION = "payout_explanation"
+    DISPUTE = "dispute"
+    CLOSED = "closed"
+
+
+class ClaimStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Closure(StrEnum):
+    PAID_AND_EXPLAINED = "paid_and_explained"
+    DENIED_AND_EXPLAINED = "denied_and_explained"
+    WITHDRAWN = "withdrawn"
+    NOT_COVERED = "not_covered"
+
+
+class Role(StrEnum):
+    CONSULTANT = "consultant"
+    FIELD_AGENT = "field_agent"
+    MANAGER = "manager"
+
+
+class TaskKind(StrEnum):
+    """Every human step of the lifecycle; each has its own outcome model."""
+
+    TRIAGE = "triage"
+    ASSIGN_FIELD_AGENT = "assign_field_agent"
+    ACCEPT_DISPATCH = "accept_dispatch"
+    GATHER_DOCUMENTS = "gather_documents"
+    VERIFY_DOCUMENTS = "verify_documents"
+    CONFIRM_FILING = "confirm_filing"
+    FILE_CLAIM = "file_claim"
+    EXPLAIN_EXPECTATIONS = "explain_expectations"
+    RECORD_INSURER_RESPONSE = "record_insurer_response"
+    EXPLAIN_OUTCOME = "explain_outcome"
+    RESOLVE_DISPUTE = "resolve_dispute"
+
+
+class InsurerDecision(StrEnum):
+    UNDER_INVESTIGATION = "under_investigation"
+    SUPPLEMENTAL_DOCUMENTS_REQUESTED = "supplemental_documents_requested"
+    APPROVED = "approved"
+    PARTIALLY_APPROVED = "partially_approved"
+    DENIED = "denied"
+
+
+class DisputeResolution(StrEnum):
+    UPHELD = "upheld"  # the insurer keeps its decision; explained to the user again
+    REVISED = "revised"  # the insurer revised its award
+    DROPPED = "dropped"  # the user accepts after all
+
+
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
