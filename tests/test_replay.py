@@ -1,0 +1,76 @@
+"""Workflow changes must not break running claims: recorded histories replay cleanly.
+
+The histories under tests/histories/ were recorded from real runs of this suite. A change to
+workflow code that would make a running claim fail on replay fails here; guard such changes
+with `workflow.patched(...)`. To record new histories (after a deliberate, patched change):
+
+    CLAIMFLOW_RECORD_HISTORIES=1 make test
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import httpx
+from temporalio.client import Client, WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from claimflow.reference_case import ReferenceCase
+from worker import WORKFLOWS
+
+HISTORIES = Path(__file__).parent / "histories"
+RECORD = os.environ.get("CLAIMFLOW_RECORD_HISTORIES") == "1"
+
+
+def _replayer() -> Replayer:
+    return Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+
+
+async def _keep(client: Client, workflow_id: str, name: str) -> WorkflowHistory:
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    if RECORD:
+        HISTORIES.mkdir(exist_ok=True)
+        (HISTORIES / f"{name}.json").write_text(
+            json.dumps(json.loads(history.to_json()), indent=1) + "\n", encoding="utf-8"
+        )
+    return history
+
+
+async def test_recorded_histories_replay():
+    files = sorted(HISTORIES.glob("*.json"))
+    assert files, "no recorded histories to replay"
+    for f in files:
+        history = WorkflowHistory.from_json(f.stem, f.read_text(encoding="utf-8"))
+        result = await _replayer().replay_workflow(history, raise_on_replay_failure=False)
+        assert result.replay_failure is None, f"{f.name}: {result.replay_failure}"
+
+
+async def test_todays_runs_replay(api: httpx.AsyncClient, temporal_client: Client):
+    """Histories of this run (a closed claim, and one still waiting on the insurer) replay;
+    with CLAIMFLOW_RECORD_HISTORIES=1 they are kept for later runs."""
+    closed = ReferenceCase(api)
+    await closed.run()
+
+    waiting = ReferenceCase(api)
+    await waiting.return_visit_opens_case()
+    await waiting.xiao_gao_triages()
+    await waiting.xiao_zheng_accepts()
+    await waiting.home_visit()
+    await waiting.hospital_trip_and_submit()
+    await waiting.xiao_gao_verifies()
+    await waiting.wang_confirms_filing()
+    await waiting.xiao_gao_files()
+    await waiting.xiao_zheng_explains_expectations()
+    await waiting.insurer_investigates()
+    await api.post(
+        f"/claims/{waiting.claim_id}/notes",
+        json={"author": "xiao.gao", "text": "Insurer expects a decision next week."},
+    )
+
+    for claim_id, name in ((closed.claim_id, "mr_wang_paid"), (waiting.claim_id, "waiting_on_insurer")):
+        history = await _keep(temporal_client, claim_id, name)
+        result = await _replayer().replay_workflow(history, raise_on_replay_failure=False)
+        assert result.replay_failure is None, f"{name}: {result.replay_failure}"
