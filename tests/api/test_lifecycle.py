@@ -7,7 +7,7 @@ from decimal import Decimal
 import asyncpg
 import httpx
 
-from claimflow.reference_case import AGENT, CONSULTANT, ReferenceCase
+from claimflow.reference_case import AGENT, ReferenceCase
 
 
 async def test_mr_wang_end_to_end(api: httpx.AsyncClient, pool: asyncpg.Pool):
