@@ -16,10 +16,10 @@ from api.app import create_app
 from api.claims_client import ClaimsClient
 from claimflow.embedded import EmbeddedPostgres, EmbeddedTemporal
 from claimflow.settings import Settings
-from claimflow.temporal import connect
+from claimflow.temporal import connect, ensure_search_attributes
 from store.db import create_pool
 from store.migrate import migrate
-from worker import build_worker
+from worker import build_worker, notification_channel
 
 log = structlog.get_logger(__name__)
 
@@ -47,7 +47,11 @@ async def run_worker(settings: Settings) -> None:
     pool = await create_pool(settings.database_url, max_size=settings.database_pool_max)
     try:
         client = await connect(settings)
-        worker = build_worker(client, pool, settings.temporal_task_queue)
+        if settings.temporal_search_attributes:
+            await ensure_search_attributes(client, settings.temporal_namespace)
+        worker = build_worker(
+            client, pool, settings.temporal_task_queue, notification_channel(settings)
+        )
         async with worker:
             log.info("worker_started", task_queue=settings.temporal_task_queue)
             await stop.wait()
@@ -68,7 +72,12 @@ async def serve_all(settings: Settings, temporal_address: str, dsn: str, banner:
         server = _QuietServer(
             uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_config=None)
         )
-        async with build_worker(client, pool, settings.temporal_task_queue):
+        if settings.temporal_search_attributes:
+            await ensure_search_attributes(client, settings.temporal_namespace)
+        worker = build_worker(
+            client, pool, settings.temporal_task_queue, notification_channel(settings)
+        )
+        async with worker:
             api = asyncio.create_task(server.serve())
             while not server.started and not api.done():
                 await asyncio.sleep(0.05)

@@ -14,8 +14,15 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from domain.policy import DEFAULT_SLA, ServicePolicy
-from domain.vocabulary import TaskKind
+from domain.calendar import BusinessCalendar
+from domain.policy import (
+    DEFAULT_STALL_AFTER,
+    DEFAULT_TASK_POLICIES,
+    ServicePolicy,
+    StatutoryClocks,
+    TaskPolicy,
+)
+from domain.vocabulary import ClaimStage, TaskKind
 
 
 class Settings(BaseSettings):
@@ -60,14 +67,32 @@ class Settings(BaseSettings):
 
     # Claims policy: served cities, SLAs. Snapshotted into each claim when it opens.
     offline_cities: list[str] = ["Beijing"]
-    sla: dict[TaskKind, timedelta] = {}
-    """Overrides of DEFAULT_SLA per task kind, e.g. {"triage": "PT4H"}."""
+    task_policies: dict[TaskKind, TaskPolicy] = {}
+    """Overrides of DEFAULT_TASK_POLICIES per task kind (JSON), e.g.
+    {"triage": {"due": "PT4H", "escalations": [{"after": "PT2H", "recipient": "team-lead"}]}}."""
+    stall_after: dict[ClaimStage, timedelta] = {}
+    """Overrides of DEFAULT_STALL_AFTER per stage (JSON)."""
+    statutory: StatutoryClocks = StatutoryClocks()
+    business_calendar: BusinessCalendar = BusinessCalendar()
+    temporal_search_attributes: bool = True
+    """Register (where allowed) and upsert the claims' typed search attributes."""
+
+    # Notifications (nudges, escalations, alerts): "log", or "webhook" to POST each one.
+    notification_channel: Literal["log", "webhook"] = "log"
+    notification_webhook_url: str | None = None
 
     # The insurer's webhook (insurers integrated by API) signs its body with this secret.
     insurer_webhook_secret: str | None = None
 
     def service_policy(self) -> ServicePolicy:
-        return ServicePolicy(offline_cities=self.offline_cities, sla={**DEFAULT_SLA, **self.sla})
+        return ServicePolicy(
+            offline_cities=self.offline_cities,
+            tasks={**DEFAULT_TASK_POLICIES, **self.task_policies},
+            stall_after={**DEFAULT_STALL_AFTER, **self.stall_after},
+            statutory=self.statutory,
+            calendar=self.business_calendar,
+            search_attributes=self.temporal_search_attributes,
+        )
 
 
 @lru_cache

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import structlog
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from claimflow.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 
 async def connect(settings: Settings, address: str | None = None) -> Client:
@@ -19,3 +23,28 @@ async def connect(settings: Settings, address: str | None = None) -> Client:
         api_key=settings.temporal_api_key,
         tls=settings.temporal_tls or bool(settings.temporal_api_key),
     )
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> None:
+    """Register the claims' search attributes where this client may (self-hosted clusters);
+    on Temporal Cloud register them in the Cloud console and this only logs."""
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+
+    from workflows import search_attributes
+
+    try:
+        existing = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace)
+        )
+        missing = {
+            key.name: int(key.indexed_value_type)
+            for key in search_attributes.ALL
+            if key.name not in existing.custom_attributes
+        }
+        if missing:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+            )
+            log.info("search_attributes_registered", names=sorted(missing))
+    except RPCError as exc:
+        log.warning("search_attributes_not_registered", error=str(exc))

@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from domain.checklist import ChecklistItem
 from domain.outcomes import (
@@ -32,6 +32,7 @@ from domain.vocabulary import (
     Money,
     Name,
     OfflineNeed,
+    Priority,
     Role,
     TaskKind,
     TaskStatus,
@@ -175,6 +176,36 @@ class ReassignTask(Reassignment):
     task_id: str
 
 
+class TaskChange(Model):
+    """A manager moves a task's due time or priority; the timeline keeps old and new."""
+
+    changed_by: Name
+    due_at: AwareDatetime | None = None
+    priority: Priority | None = None
+    reason: Text = ""
+
+    @model_validator(mode="after")
+    def _something(self) -> TaskChange:
+        if self.due_at is None and self.priority is None:
+            raise ValueError("change the due time, the priority, or both")
+        return self
+
+
+class ChangeTask(TaskChange):
+    task_id: str
+
+
+class ClockPause(Model):
+    """The claim waits on the user (e.g. still in hospital): pausable task clocks stop."""
+
+    paused_by: Name
+    reason: Text = ""
+
+
+class ClockResume(Model):
+    resumed_by: Name
+
+
 class NoteInput(Model):
     author: Name
     text: Annotated[str, Field(min_length=1, max_length=4000)]
@@ -202,6 +233,10 @@ class Task(Model):
     due_at: AwareDatetime | None = None
     completed_at: AwareDatetime | None = None
     completed_by: str | None = None
+    priority: Priority = Priority.NORMAL
+    escalation_level: int = 0
+    deadline_round: int = 0
+    """Bumped when the due time moves, so nudges for the new deadline are new nudges."""
     data: dict[str, Any] = {}
     result: dict[str, Any] | None = None
 
@@ -259,6 +294,10 @@ class ClaimView(Model):
     payout: Payout = Payout()
     dispute: DisputeResolved | None = None
     notes: list[Note] = []
+    stalled_since: AwareDatetime | None = None
+    paused_since: AwareDatetime | None = None
+    statutory_deadlines: dict[str, AwareDatetime] = {}
+    """The insurer's legal deadlines for this claim, e.g. decision and payment."""
     tasks: list[Task] = []
     created_at: AwareDatetime
     updated_at: AwareDatetime

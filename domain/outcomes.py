@@ -198,6 +198,13 @@ class InsurerResponse(Model):
         )
 
 
+class InsurerFollowedUp(Model):
+    """The consultant chased the insurer about a statutory deadline."""
+
+    kind: Literal[TaskKind.FOLLOW_UP_INSURER] = TaskKind.FOLLOW_UP_INSURER
+    note: Text = ""
+
+
 class OutcomeExplained(Model):
     """The claim report explained to the user; he accepts it or contests it."""
 
@@ -231,6 +238,7 @@ TaskOutcome = Annotated[
     | ClaimFiled
     | ExpectationsExplained
     | InsurerResponse
+    | InsurerFollowedUp
     | OutcomeExplained
     | DisputeResolved,
     Field(discriminator="kind"),

@@ -130,6 +130,7 @@ class TaskKind(StrEnum):
     FILE_CLAIM = "file_claim"
     EXPLAIN_EXPECTATIONS = "explain_expectations"
     RECORD_INSURER_RESPONSE = "record_insurer_response"
+    FOLLOW_UP_INSURER = "follow_up_insurer"
     EXPLAIN_OUTCOME = "explain_outcome"
     RESOLVE_DISPUTE = "resolve_dispute"
 
@@ -146,6 +147,12 @@ class DisputeResolution(StrEnum):
     UPHELD = "upheld"  # the insurer keeps its decision; explained to the user again
     REVISED = "revised"  # the insurer revised its award
     DROPPED = "dropped"  # the user accepts after all
+
+
+class Priority(StrEnum):
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
 
 
 class TaskStatus(StrEnum):

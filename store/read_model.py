@@ -26,8 +26,8 @@ async def write_projection(pool: asyncpg.Pool, p: ClaimProjection) -> None:
             INSERT INTO claims (claim_id, stage, status, closure, policyholder_name,
                 policy_number, city, source, claim_type, consultant, created_at, updated_at,
                 closed_at, version, snapshot, field_agent, insurer_claim_reference,
-                expected_payout, awarded_amount)
-            VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)
+                expected_payout, awarded_amount, stalled, stalled_since)
+            VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)
             ON CONFLICT (claim_id) DO UPDATE SET
                 stage = EXCLUDED.stage, status = EXCLUDED.status, closure = EXCLUDED.closure,
                 consultant = EXCLUDED.consultant, updated_at = EXCLUDED.updated_at,
@@ -35,7 +35,8 @@ async def write_projection(pool: asyncpg.Pool, p: ClaimProjection) -> None:
                 snapshot = EXCLUDED.snapshot, field_agent = EXCLUDED.field_agent,
                 insurer_claim_reference = EXCLUDED.insurer_claim_reference,
                 expected_payout = EXCLUDED.expected_payout,
-                awarded_amount = EXCLUDED.awarded_amount
+                awarded_amount = EXCLUDED.awarded_amount,
+                stalled = EXCLUDED.stalled, stalled_since = EXCLUDED.stalled_since
             WHERE claims.version <= EXCLUDED.version
             """,
             c.claim_id,
@@ -57,6 +58,8 @@ async def write_projection(pool: asyncpg.Pool, p: ClaimProjection) -> None:
             c.filing.insurer_claim_reference if c.filing else None,
             c.payout.expected.payout if c.payout.expected else None,
             c.payout.awarded,
+            c.stalled_since is not None,
+            c.stalled_since,
         )
         if c.checklist:
             await conn.executemany(
@@ -90,13 +93,15 @@ async def write_projection(pool: asyncpg.Pool, p: ClaimProjection) -> None:
             await conn.executemany(
                 """
                 INSERT INTO tasks (task_id, claim_id, kind, role, assignee, status, created_at,
-                    due_at, completed_at, completed_by, data, result, version)
-                VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
+                    due_at, completed_at, completed_by, data, result, version, priority,
+                    escalation_level)
+                VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)
                 ON CONFLICT (task_id) DO UPDATE SET
                     assignee = EXCLUDED.assignee, status = EXCLUDED.status,
                     due_at = EXCLUDED.due_at, completed_at = EXCLUDED.completed_at,
                     completed_by = EXCLUDED.completed_by, data = EXCLUDED.data,
-                    result = EXCLUDED.result, version = EXCLUDED.version
+                    result = EXCLUDED.result, version = EXCLUDED.version,
+                    priority = EXCLUDED.priority, escalation_level = EXCLUDED.escalation_level
                 WHERE tasks.version <= EXCLUDED.version
                 """,
                 [
@@ -114,6 +119,8 @@ async def write_projection(pool: asyncpg.Pool, p: ClaimProjection) -> None:
                         t.data,
                         t.result,
                         c.version,
+                        t.priority.value,
+                        t.escalation_level,
                     )
                     for t in p.tasks
                 ],
@@ -210,7 +217,7 @@ async def timeline(pool: asyncpg.Pool, claim_id: str) -> list[TimelineEntry]:
 
 _TASK_COLUMNS = (
     "task_id, claim_id, kind, role, assignee, status, created_at, due_at, completed_at,"
-    " completed_by, data, result"
+    " completed_by, priority, escalation_level, data, result"
 )
 
 

@@ -31,7 +31,10 @@ with workflow.unsafe.imports_passed_through():
     from domain.models import (
         ClaimProjection,
         ClaimStart,
+        ChangeTask,
         ClaimView,
+        ClockPause,
+        ClockResume,
         CompleteTask,
         Note,
         NoteInput,
@@ -69,6 +72,8 @@ with workflow.unsafe.imports_passed_through():
         TaskKind,
         TaskStatus,
     )
+    from workflows import search_attributes as sa
+    from workflows.clocks import Clocks
     from workflows.errors import Rejection
 
 # Writing the read model must outlast a PostgreSQL outage: retry for as long as it takes.
@@ -81,9 +86,12 @@ ACTIVITY_TIMEOUT = timedelta(seconds=30)
 
 SYSTEM = "system"
 
+# Tasks beside the lifecycle: nobody in the lifecycle waits for them.
+SIDE_TASKS = frozenset({TaskKind.FOLLOW_UP_INSURER})
+
 
 @workflow.defn(name="ClaimCase")
-class ClaimWorkflow:
+class ClaimWorkflow(Clocks):
     @workflow.init
     def __init__(self, start: ClaimStart) -> None:
         now = workflow.now()
@@ -106,14 +114,25 @@ class ClaimWorkflow:
         # Handlers answer once the workflow has digested what they changed.
         self._changes = 0
         self._settled = -1  # -1 until the workflow first waits for a person
+        # Clocks (see clocks.py). Claims started before the clocks existed run without them.
+        self._timers = False
+        self._clock_rev = 0
+        self._progress = 0
+        self._background: list[asyncio.Task[None]] = []
+        self._retry = OUTSIDE_RETRY
+        self._activity_timeout = ACTIVITY_TIMEOUT
+        self._search_attributes: tuple[Any, ...] | None = None
 
     # --- the lifecycle ------------------------------------------------------------------
 
     @workflow.run
     async def run(self, start: ClaimStart) -> ClaimView:
+        self._timers = workflow.patched("sla-timers")
         opening = start.opening
         self._record(opening.opened_by, "claim_opened", {"source": opening.source.value})
         await self._project()
+        if self._timers:
+            self._in_background(self._watch_stalls())
 
         lifecycle = asyncio.create_task(self._lifecycle())
         await workflow.wait_condition(lambda: lifecycle.done() or self._withdrawal is not None)
@@ -129,6 +148,8 @@ class ClaimWorkflow:
             )
         else:
             lifecycle.result()
+        for clock in self._background:
+            clock.cancel()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._view
 
@@ -269,6 +290,11 @@ class ClaimWorkflow:
             "expected_payout_computed",
             {"expected": str(expected.payout), "reference": filed.insurer_claim_reference},
         )
+        self._start_statutory_clock(
+            "decision",
+            self._policy.statutory.decision_within,
+            lambda: any(r.decided for r in self._view.insurer_responses),
+        )
 
     async def _explain_expectations(self) -> None:
         """While waiting, the user learns what to expect: ratio, deductible, the estimate."""
@@ -361,20 +387,27 @@ class ClaimWorkflow:
     def _award(self, amount: Any) -> None:
         payout = self._view.payout
         old = payout.awarded
+        if old is None:
+            self._start_statutory_clock(
+                "payment", self._policy.statutory.payment_within, self._closed
+            )
         payout.awarded = amount
         if payout.expected is not None:
+            o = self._view.opening
+            terms = payout_terms(o.policy, o.policyholder)
+            payout.explanation_zh = explain(payout.expected, terms, language="zh")
+            payout.explanation_en = explain(payout.expected, terms, language="en")
             payout.reconciliation = reconcile(payout.expected, amount)
             if not payout.reconciliation.matches:
                 diff = format_yuan(abs(payout.reconciliation.difference))
                 more = payout.reconciliation.difference > 0
                 payout.explanation_en = (
                     f"The insurer awarded {format_yuan(amount)} yuan, {diff} yuan "
-                    f"{'more' if more else 'less'} than the terms give:\n"
-                    + (payout.explanation_en or "")
+                    f"{'more' if more else 'less'} than the terms give:\n" + payout.explanation_en
                 )
                 payout.explanation_zh = (
                     f"保险公司实际赔付 {format_yuan(amount)} 元，比按条款计算的金额"
-                    f"{'多' if more else '少'} {diff} 元：\n" + (payout.explanation_zh or "")
+                    f"{'多' if more else '少'} {diff} 元：\n" + payout.explanation_zh
                 )
         self._record(SYSTEM, "payout_awarded", {"old": str(old) if old else None, "new": str(amount)})
 
@@ -421,7 +454,6 @@ class ClaimWorkflow:
     ) -> Task:
         self._task_seq += 1
         now = workflow.now()
-        due_in = self._policy.due_in(kind)
         task = Task(
             task_id=task_id_for(self._view.claim_id, self._task_seq),
             claim_id=self._view.claim_id,
@@ -429,11 +461,12 @@ class ClaimWorkflow:
             role=role,
             assignee=assignee,
             created_at=now,
-            due_at=now + due_in if due_in else None,
+            due_at=self._due_at(kind, now),
             data=data or {},
         )
         self._view.tasks.append(task)
         self._touch(task)
+        self._watch_task(task)
         self._record(
             SYSTEM,
             "task_opened",
@@ -533,6 +566,10 @@ class ClaimWorkflow:
             "task_completed",
             {"task_id": task.task_id, "kind": task.kind.value, "result": task.result},
         )
+        if task.kind in SIDE_TASKS:
+            await self._project()
+            return self._view
+        self._mark_progress()
         return await self._settle()
 
     @complete_task.validator
@@ -659,6 +696,55 @@ class ClaimWorkflow:
         self._insurer_inbox.append(response)
         self._record("insurer", "insurer_message_received", {"decision": response.decision.value})
 
+    @workflow.update
+    async def change_task(self, change: ChangeTask) -> ClaimView:
+        """A manager moves a task's due time or priority."""
+        task = self._find_task(change.task_id)
+        assert task is not None
+        details: dict[str, Any] = {"task_id": task.task_id, "reason": change.reason}
+        if change.due_at is not None and change.due_at != task.due_at:
+            details["due_at"] = {"old": str(task.due_at), "new": str(change.due_at)}
+            self._move_deadline(task, change.due_at)
+        if change.priority is not None and change.priority is not task.priority:
+            details["priority"] = {"old": task.priority.value, "new": change.priority.value}
+            task.priority = change.priority
+            self._touch(task)
+        self._record(change.changed_by, "task_changed", details)
+        await self._project()
+        return self._view
+
+    @change_task.validator
+    def _validate_change(self, change: ChangeTask) -> None:
+        task = self._open_task_or_reject(change.task_id)
+        if (change.due_at is None or change.due_at == task.due_at) and (
+            change.priority is None or change.priority is task.priority
+        ):
+            raise ApplicationError("nothing to change", type=Rejection.DUPLICATE)
+
+    @workflow.update
+    async def pause_clock(self, pause: ClockPause) -> ClaimView:
+        self._pause(pause.paused_by, pause.reason)
+        await self._project()
+        return self._view
+
+    @pause_clock.validator
+    def _validate_pause(self, pause: ClockPause) -> None:
+        self._reject_if_closed()
+        if self._view.paused_since is not None:
+            raise ApplicationError("the clock is paused already", type=Rejection.DUPLICATE)
+
+    @workflow.update
+    async def resume_clock(self, resume: ClockResume) -> ClaimView:
+        self._resume(resume.resumed_by)
+        await self._project()
+        return self._view
+
+    @resume_clock.validator
+    def _validate_resume(self, resume: ClockResume) -> None:
+        self._reject_if_closed()
+        if self._view.paused_since is None:
+            raise ApplicationError("the clock is not paused", type=Rejection.DUPLICATE)
+
     @workflow.query
     def state(self) -> ClaimView:
         return self._view
@@ -690,6 +776,7 @@ class ClaimWorkflow:
         old = self._view.stage
         if old is stage:
             return
+        self._mark_progress()
         self._view.stage = stage
         self._record(SYSTEM, "stage_changed", {"old": old.value, "new": stage.value})
 
@@ -708,6 +795,30 @@ class ClaimWorkflow:
             )
         )
 
+    def _upsert_search_attributes(self) -> None:
+        """Stage, city, assignees and overdue, for `temporal workflow list` and the UI."""
+        if not (self._timers and self._policy.search_attributes):
+            return
+        now = workflow.now()
+        open_tasks = self._view.open_tasks
+        values = (
+            self._view.stage.value,
+            self._view.opening.policyholder.city,
+            sorted({t.assignee for t in open_tasks if t.assignee}),
+            any(t.due_at is not None and t.due_at <= now for t in open_tasks),
+        )
+        if values == self._search_attributes:
+            return
+        self._search_attributes = values
+        workflow.upsert_search_attributes(
+            [
+                sa.CLAIM_STAGE.value_set(values[0]),
+                sa.CLAIM_CITY.value_set(values[1]),
+                sa.CLAIM_ASSIGNEES.value_set(values[2]),
+                sa.CLAIM_OVERDUE.value_set(values[3]),
+            ]
+        )
+
     async def _project(self) -> None:
         """Write what changed to the read model. Idempotent, so retries never duplicate.
 
@@ -715,6 +826,7 @@ class ClaimWorkflow:
         is sent again with the next one.
         """
         self._view.version = self._timeline_seq
+        self._upsert_search_attributes()
         sent_gen = self._change_gen
         sent_seq = self._timeline_seq
         projection = ClaimProjection(

@@ -13,6 +13,7 @@ import time
 
 import structlog
 from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
 from api.deps import ClaimsDep, PoolDep, SettingsDep
@@ -68,7 +69,8 @@ async def webhook(
     try:
         message = InsurerMessage.model_validate_json(body)
     except ValidationError as exc:
-        raise HTTPException(status_code=422, detail=exc.errors(include_url=False)) from exc
+        # The same 422 body as any other request FastAPI validates.
+        raise RequestValidationError(exc.errors(include_url=False)) from exc
     found = await read_model.claims_by_insurer_reference(pool, message.insurer_claim_reference)
     if not found:
         raise HTTPException(status_code=404, detail="no claim with this insurer reference")
