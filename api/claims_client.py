@@ -22,7 +22,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.ids import claim_id_for, claim_id_of_task
 from domain.models import (
+    ChangeTask,
     ClaimOpening,
+    ClockPause,
+    ClockResume,
+    TaskChange,
     ClaimStart,
     ClaimView,
     CompleteTask,
@@ -103,6 +107,17 @@ class ClaimsClient:
         return await self._task_update(
             task_id, ClaimWorkflow.reassign_task, ReassignTask(task_id=task_id, **change.model_dump())
         )
+
+    async def change_task(self, task_id: str, change: TaskChange) -> ClaimView:
+        return await self._task_update(
+            task_id, ClaimWorkflow.change_task, ChangeTask(task_id=task_id, **change.model_dump())
+        )
+
+    async def pause_clock(self, claim_id: str, pause: ClockPause) -> ClaimView:
+        return await self._claim_update(claim_id, ClaimWorkflow.pause_clock, pause)
+
+    async def resume_clock(self, claim_id: str, resume: ClockResume) -> ClaimView:
+        return await self._claim_update(claim_id, ClaimWorkflow.resume_clock, resume)
 
     async def record_progress(self, claim_id: str, progress: ChecklistProgress) -> ClaimView:
         return await self._claim_update(claim_id, ClaimWorkflow.record_progress, progress)

@@ -7,11 +7,24 @@ from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Header, HTTPException, Query, Response
+from pydantic import BaseModel
+
+from domain.vocabulary import AwareDatetime
 
 from api.deps import ClaimsDep, PoolDep, SettingsDep
 from api.schemas import ClaimsPage, Problem, Timeline
 from domain.checklist import ChecklistItem
-from domain.models import ClaimOpening, ClaimStage, ClaimStatus, ClaimView, NoteInput, Withdrawal
+from domain.models import (
+    ClaimOpening,
+    ClaimStage,
+    ClaimStatus,
+    ClaimView,
+    ClockPause,
+    ClockResume,
+    NoteInput,
+    Withdrawal,
+)
+from store import notifications
 from domain.outcomes import ChecklistProgress
 from store import read_model
 
@@ -123,3 +136,35 @@ async def withdraw(claim_id: str, withdrawal: Withdrawal, claims: ClaimsDep) -> 
     view = await claims.withdraw(claim_id, withdrawal)
     log.info("claim_withdrawn", claim_id=claim_id)
     return view
+
+
+@router.post("/{claim_id}/pause", response_model=ClaimView, responses=_CHANGE_RESPONSES)
+async def pause_clock(claim_id: str, pause: ClockPause, claims: ClaimsDep) -> ClaimView:
+    """The claim waits on the user: pausable task clocks and the stall clock stop."""
+    return await claims.pause_clock(claim_id, pause)
+
+
+@router.post("/{claim_id}/resume", response_model=ClaimView, responses=_CHANGE_RESPONSES)
+async def resume_clock(claim_id: str, resume: ClockResume, claims: ClaimsDep) -> ClaimView:
+    """The clocks run again; open tasks' due times move by the time paused."""
+    return await claims.resume_clock(claim_id, resume)
+
+
+class NotificationOut(BaseModel):
+    notification_id: str
+    task_id: str | None
+    kind: str
+    recipient: str | None
+    role: str | None
+    channel: str
+    message: str
+    created_at: AwareDatetime
+    delivered_at: AwareDatetime | None
+    attempts: int
+
+
+@router.get("/{claim_id}/notifications", response_model=list[NotificationOut])
+async def list_notifications(claim_id: str, pool: PoolDep) -> list[NotificationOut]:
+    """Every nudge and alert sent about this claim, from the outbox."""
+    rows = await notifications.for_claim(pool, claim_id)
+    return [NotificationOut.model_validate(r, from_attributes=False) for r in rows]

@@ -5,14 +5,42 @@ from __future__ import annotations
 from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, HTTPException, Query
+import asyncio
 
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from api.claims_client import ClaimError
 from api.deps import ClaimsDep, PoolDep
+from api.errors import STATUS
 from api.schemas import Problem, TaskList
-from domain.models import ClaimView, Reassignment, Role, Task, TaskCompletion, TaskStatus
+from domain.models import (
+    ClaimView,
+    Reassignment,
+    Role,
+    Task,
+    TaskChange,
+    TaskCompletion,
+    TaskStatus,
+)
 from store import read_model
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
+
+
+class BulkReassignment(Reassignment):
+    task_ids: Annotated[list[str], Field(min_length=1, max_length=500)]
+
+
+class BulkItem(BaseModel):
+    task_id: str
+    status: int
+    detail: str | None = None
+
+
+class BulkResult(BaseModel):
+    moved: int
+    items: list[BulkItem]
 log = structlog.get_logger(__name__)
 
 
@@ -35,6 +63,28 @@ async def inbox(
         limit=limit,
     )
     return TaskList(items=items)
+
+
+@router.post("/bulk-reassign", response_model=BulkResult)
+async def bulk_reassign(change: BulkReassignment, claims: ClaimsDep) -> BulkResult:
+    """A manager moves many tasks at once; each is its own change, recorded on its claim.
+
+    Answers per task: 200 moved, 404 unknown, 409 no longer open or already there.
+    """
+    single = Reassignment(**change.model_dump(exclude={"task_ids"}))
+    gate = asyncio.Semaphore(16)
+
+    async def move(task_id: str) -> BulkItem:
+        async with gate:
+            try:
+                await claims.reassign_task(task_id, single)
+                return BulkItem(task_id=task_id, status=200)
+            except ClaimError as exc:
+                return BulkItem(task_id=task_id, status=STATUS[exc.rejection], detail=exc.message)
+
+    items = await asyncio.gather(*(move(t) for t in dict.fromkeys(change.task_ids)))
+    log.info("tasks_bulk_reassigned", assignee=change.assignee, count=len(items))
+    return BulkResult(moved=sum(i.status == 200 for i in items), items=list(items))
 
 
 @router.get("/{task_id}", response_model=Task, responses={404: {"model": Problem}})
@@ -66,3 +116,13 @@ async def complete_task(task_id: str, completion: TaskCompletion, claims: Claims
 async def reassign_task(task_id: str, change: Reassignment, claims: ClaimsDep) -> ClaimView:
     """Move an open task to another person; the timeline keeps the old and new assignee."""
     return await claims.reassign_task(task_id, change)
+
+
+@router.patch(
+    "/{task_id}",
+    response_model=ClaimView,
+    responses={404: {"model": Problem}, 409: {"model": Problem}},
+)
+async def change_task(task_id: str, change: TaskChange, claims: ClaimsDep) -> ClaimView:
+    """Move a task's due time or priority; the timeline keeps the old and new values."""
+    return await claims.change_task(task_id, change)
