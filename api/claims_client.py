@@ -167,7 +167,7 @@ class ClaimsClient:
             what = f"task {task_id}" if task_id else f"claim {claim_id}"
             if claim is None:
                 raise ClaimError(Rejection.NOT_FOUND, f"no {what}") from exc
-            if task_id and not any(t.task_id == task_id for t in claim.tasks):
+            if task_id and await read_model.get_task(self.pool, task_id) is None:
                 raise ClaimError(Rejection.TASK_NOT_FOUND, f"no {what}", claim) from exc
             raise ClaimError(Rejection.CLAIM_CLOSED, "the claim is closed", claim) from exc
 

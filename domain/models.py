@@ -299,14 +299,11 @@ class ClaimView(Model):
     statutory_deadlines: dict[str, AwareDatetime] = {}
     """The insurer's legal deadlines for this claim, e.g. decision and payment."""
     tasks: list[Task] = []
+    """The open tasks. Every task, done or not, is listed by GET /tasks?claim_id=...&status=."""
     created_at: AwareDatetime
     updated_at: AwareDatetime
     closed_at: AwareDatetime | None = None
     version: int = 0
-
-    @property
-    def open_tasks(self) -> list[Task]:
-        return [t for t in self.tasks if t.status is TaskStatus.OPEN]
 
 
 class ClaimProjection(Model):

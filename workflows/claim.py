@@ -105,6 +105,9 @@ class ClaimWorkflow(Clocks):
             updated_at=now,
         )
         self._task_seq = 0
+        # Every task by id; the view shows only the open ones, so its size stays flat over a
+        # claim's life (every Update answer and projection carries it into history).
+        self._tasks: dict[str, Task] = {}
         self._timeline_seq = 0
         self._unprojected: list[TimelineEntry] = []
         self._changed_tasks: dict[str, int] = {}  # task id -> change generation
@@ -412,7 +415,7 @@ class ClaimWorkflow(Clocks):
         self._record(SYSTEM, "payout_awarded", {"old": str(old) if old else None, "new": str(amount)})
 
     async def _close(self, closure: Closure, explanation: str, actor: str = SYSTEM) -> None:
-        for task in self._view.open_tasks:
+        for task in list(self._view.tasks):
             self._cancel_task(task, f"claim closed: {closure.value}")
         self._view.status = ClaimStatus.CLOSED
         self._view.closure = closure
@@ -464,6 +467,7 @@ class ClaimWorkflow(Clocks):
             due_at=self._due_at(kind, now),
             data=data or {},
         )
+        self._tasks[task.task_id] = task
         self._view.tasks.append(task)
         self._touch(task)
         self._watch_task(task)
@@ -477,6 +481,7 @@ class ClaimWorkflow(Clocks):
     def _cancel_task(self, task: Task, reason: str) -> None:
         task.status = TaskStatus.CANCELLED
         task.completed_at = workflow.now()
+        self._view.tasks.remove(task)
         self._touch(task)
         self._record(SYSTEM, "task_cancelled", {"task_id": task.task_id, "reason": reason})
 
@@ -486,7 +491,7 @@ class ClaimWorkflow(Clocks):
         await workflow.wait_condition(done)
 
     def _find_task(self, task_id: str) -> Task | None:
-        return next((t for t in self._view.tasks if t.task_id == task_id), None)
+        return self._tasks.get(task_id)
 
     def _touch(self, task: Task) -> None:
         self._change_gen += 1
@@ -560,6 +565,7 @@ class ClaimWorkflow(Clocks):
         task.completed_at = workflow.now()
         task.completed_by = completion.completed_by
         task.result = completion.outcome.model_dump(mode="json")
+        self._view.tasks.remove(task)
         self._touch(task)
         self._record(
             completion.completed_by,
@@ -800,7 +806,7 @@ class ClaimWorkflow(Clocks):
         if not (self._timers and self._policy.search_attributes):
             return
         now = workflow.now()
-        open_tasks = self._view.open_tasks
+        open_tasks = self._view.tasks
         values = (
             self._view.stage.value,
             self._view.opening.policyholder.city,
@@ -831,7 +837,7 @@ class ClaimWorkflow(Clocks):
         sent_seq = self._timeline_seq
         projection = ClaimProjection(
             claim=self._view,
-            tasks=[t for t in self._view.tasks if t.task_id in self._changed_tasks],
+            tasks=[self._tasks[task_id] for task_id in self._changed_tasks],
             timeline=list(self._unprojected),
         )
         await workflow.execute_activity_method(
