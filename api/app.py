@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api.claims_client import ClaimError, ClaimsClient
 from api.errors import claim_error_handler
-from api.routes import agents, claims, health, insurer, tasks
+from api.routes import agents, claims, figures, health, insurer, tasks, views
 from claimflow.logging import configure_logging
 from claimflow.settings import Settings
 from claimflow.temporal import connect
@@ -55,4 +55,6 @@ def create_app(settings: Settings, claims_client: ClaimsClient | None = None) ->
     app.include_router(tasks.router)
     app.include_router(agents.router)
     app.include_router(insurer.router)
+    app.include_router(figures.router)
+    app.include_router(views.router)
     return app

@@ -1,15 +1,100 @@
-"""Response models of the API that are not domain models themselves."""
+"""Response models of the API that are not domain models themselves, and the claim query
+that both the claim list and saved views speak."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from datetime import date
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from domain.models import ClaimView, Task, TimelineEntry
+from domain.vocabulary import (
+    AwareDatetime,
+    ClaimStage,
+    ClaimStatus,
+    ClaimType,
+    DiscoverySource,
+    Model,
+    Name,
+    TaskKind,
+)
+from store.read_model import ClaimFilter, ClaimSort, SortOrder
+
+SearchText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class ClaimQuery(Model):
+    """What a manager searches claims by, and in which order.
+
+    The one model behind `GET /claims` and every saved view: a view can only hold a filter
+    the list understands (unknown fields are rejected). Ranges include their start and
+    exclude their end; all times must carry their time zone."""
+
+    stage: ClaimStage | None = None
+    status: ClaimStatus | None = None
+    city: Name | None = None
+    consultant: Name | None = None
+    field_agent: Name | None = None
+    source: DiscoverySource | None = None
+    claim_type: ClaimType | None = None
+    overdue: bool | None = Field(None, description="Has an open task past its due time.")
+    stalled: bool | None = Field(None, description="Flagged as stalled: no progress for days.")
+    created_from: AwareDatetime | None = None
+    created_to: AwareDatetime | None = None
+    updated_from: AwareDatetime | None = None
+    updated_to: AwareDatetime | None = None
+    q: SearchText | None = Field(
+        None, description="Part of the policyholder's name or of the policy number, any case."
+    )
+    sort: ClaimSort = ClaimSort.CREATED_AT
+    order: SortOrder = SortOrder.DESC
+
+    @model_validator(mode="after")
+    def _ranges_run_forward(self) -> ClaimQuery:
+        for start, end in (
+            (self.created_from, self.created_to),
+            (self.updated_from, self.updated_to),
+        ):
+            if start is not None and end is not None and start > end:
+                raise ValueError("a range must not end before it starts")
+        return self
+
+    def to_filter(self) -> ClaimFilter:
+        return ClaimFilter(
+            stage=self.stage.value if self.stage else None,
+            status=self.status.value if self.status else None,
+            city=self.city,
+            consultant=self.consultant,
+            field_agent=self.field_agent,
+            source=self.source.value if self.source else None,
+            claim_type=self.claim_type.value if self.claim_type else None,
+            overdue=self.overdue,
+            stalled=self.stalled,
+            created_from=self.created_from,
+            created_to=self.created_to,
+            updated_from=self.updated_from,
+            updated_to=self.updated_to,
+            q=self.q,
+            sort=self.sort,
+            order=self.order,
+        )
+
+
+class PageParams(Model):
+    limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = Field(None, description="`next_cursor` of the previous page.")
+
+
+class ClaimListQuery(PageParams, ClaimQuery):
+    """`GET /claims`: the claim query plus the page."""
 
 
 class ClaimsPage(BaseModel):
     items: list[ClaimView]
     next_cursor: str | None
+    total: int = Field(description="All claims matching the query, on every page.")
 
 
 class TaskList(BaseModel):
@@ -30,3 +115,91 @@ class Problem(BaseModel):
 class Readiness(BaseModel):
     temporal: str
     postgres: str
+
+
+# --- saved views ------------------------------------------------------------------------
+
+
+class SavedViewInput(Model):
+    team: Name
+    name: Name
+    filters: ClaimQuery = ClaimQuery()
+    created_by: Name
+
+
+class SavedView(SavedViewInput):
+    view_id: str
+    created_at: AwareDatetime
+
+
+class SavedViews(BaseModel):
+    items: list[SavedView]
+
+
+# --- figures for managers ---------------------------------------------------------------
+
+
+class _Figure(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class StageCount(_Figure):
+    stage: ClaimStage
+    open_claims: int
+
+
+class CityCount(_Figure):
+    city: str
+    open_claims: int
+
+
+class CycleTime(_Figure):
+    """From a task's creation to its completion, for the tasks completed in the range."""
+
+    kind: TaskKind
+    completed: int
+    p50_seconds: float
+    p90_seconds: float
+
+
+class SlaAttainment(_Figure):
+    """Of the tasks with a due time completed in the range, the share completed by it."""
+
+    kind: TaskKind
+    completed: int
+    on_time: int
+    attainment: float
+
+
+class Payouts(_Figure):
+    """What insurers awarded on the claims closed in the range (yuan)."""
+
+    claims: int
+    amount: Decimal
+
+
+class DayFigures(_Figure):
+    """One day in Asia/Shanghai time."""
+
+    day: date
+    claims_opened: int
+    claims_closed: int
+    tasks_completed: int
+    amount_awarded: Decimal
+
+
+class Figures(_Figure):
+    """What a claims team lead watches: the current load and the range's throughput."""
+
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
+    range_from: AwareDatetime = Field(serialization_alias="from")
+    range_to: AwareDatetime = Field(serialization_alias="to")
+    open_by_stage: list[StageCount]
+    open_by_city: list[CityCount]
+    overdue_tasks: int
+    stalled_claims: int
+    cycle_times: list[CycleTime]
+    sla: list[SlaAttainment]
+    payouts: Payouts
+    days: list[DayFigures]

@@ -7,8 +7,10 @@ replaced only by a newer version, a timeline entry is inserted once by (claim_id
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import asyncpg
@@ -144,66 +146,180 @@ async def get_claim(pool: asyncpg.Pool, claim_id: str) -> ClaimView | None:
     return ClaimView.model_validate(row["snapshot"]) if row else None
 
 
+class ClaimSort(StrEnum):
+    """The orders a claim list is read in; each has an index (created_at, updated_at)."""
+
+    CREATED_AT = "created_at"
+    UPDATED_AT = "updated_at"
+
+
+class SortOrder(StrEnum):
+    ASC = "asc"
+    DESC = "desc"
+
+
 @dataclass(frozen=True)
 class ClaimFilter:
+    """A manager's search over every claim: all given filters hold at once (AND)."""
+
     stage: str | None = None
     status: str | None = None
     city: str | None = None
     consultant: str | None = None
     field_agent: str | None = None
+    source: str | None = None
+    claim_type: str | None = None
+    overdue: bool | None = None
+    """True: the claim has an open task past its due time; False: it has none."""
+    stalled: bool | None = None
+    created_from: datetime | None = None
+    """Ranges include their start and exclude their end."""
+    created_to: datetime | None = None
+    updated_from: datetime | None = None
+    updated_to: datetime | None = None
+    q: str | None = None
+    """A case-insensitive substring of the policyholder's name or the policy number."""
+    sort: ClaimSort = ClaimSort.CREATED_AT
+    order: SortOrder = SortOrder.DESC
 
 
 @dataclass(frozen=True)
 class Page:
     items: list[ClaimView]
     next_cursor: str | None
+    total: int
+    """Every claim the filter matches, on all pages."""
 
 
-def _encode_cursor(created_at: datetime, claim_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{claim_id}".encode()).decode()
+def _encode_cursor(sort: ClaimSort, order: SortOrder, key: datetime, claim_id: str) -> str:
+    raw = json.dumps(
+        {"sort": sort.value, "order": order.value, "key": key.isoformat(), "id": claim_id},
+        separators=(",", ":"),
+    )
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """Raises ValueError for a cursor this service did not issue."""
+def decode_cursor(cursor: str, sort: ClaimSort, order: SortOrder) -> tuple[datetime, str]:
+    """The position after which the next page starts.
+
+    Raises ValueError for a cursor this service did not issue, or one issued for another
+    order (its position means nothing in this one)."""
     try:
-        raw = base64.urlsafe_b64decode(cursor.encode()).decode()
-        at, claim_id = raw.split("|", 1)
-        return datetime.fromisoformat(at), claim_id
+        raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode())
+        data = json.loads(raw)
+        key = datetime.fromisoformat(data["key"])
+        claim_id, their_sort, their_order = data["id"], data["sort"], data["order"]
+        if key.tzinfo is None or not all(
+            isinstance(v, str) for v in (claim_id, their_sort, their_order)
+        ):
+            raise ValueError("bad fields")
     except Exception as exc:  # noqa: BLE001 - any malformed cursor is the caller's error
         raise ValueError("malformed cursor") from exc
+    if (their_sort, their_order) != (sort.value, order.value):
+        raise ValueError(
+            f"the cursor pages by {their_sort} {their_order}, this list by {sort} {order}"
+        )
+    return key, claim_id
+
+
+_EQUALS = ("stage", "status", "city", "consultant", "field_agent", "source", "claim_type")
+_RANGES = (
+    ("created_at", ">=", "created_from"),
+    ("created_at", "<", "created_to"),
+    ("updated_at", ">=", "updated_from"),
+    ("updated_at", "<", "updated_to"),
+)
+_OVERDUE = (
+    "EXISTS (SELECT 1 FROM tasks t WHERE t.claim_id = c.claim_id"
+    " AND t.status = 'open' AND t.due_at < now())"
+)
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _conditions(f: ClaimFilter, args: list[Any]) -> list[str]:
+    """The WHERE clause of a filter; every value is a parameter appended to `args`."""
+
+    def param(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    where = [
+        f"c.{column} = {param(getattr(f, column))}"
+        for column in _EQUALS
+        if getattr(f, column) is not None
+    ]
+    where += [
+        f"c.{column} {op} {param(getattr(f, field))}"
+        for column, op, field in _RANGES
+        if getattr(f, field) is not None
+    ]
+    # Booleans choose between fixed SQL: `c.stalled` lets the planner use the partial index.
+    if f.stalled is not None:
+        where.append("c.stalled" if f.stalled else "NOT c.stalled")
+    if f.overdue is not None:
+        where.append(_OVERDUE if f.overdue else f"NOT {_OVERDUE}")
+    if f.q is not None:
+        pattern = param(f"%{_like_escape(f.q)}%")
+        where.append(
+            f"(lower(c.policyholder_name) LIKE lower({pattern})"
+            f" OR lower(c.policy_number) LIKE lower({pattern}))"
+        )
+    return where
+
+
+def _where_sql(where: list[str]) -> str:
+    return " WHERE " + " AND ".join(where) if where else ""
+
+
+def claims_page_query(f: ClaimFilter, *, limit: int, cursor: str | None) -> tuple[str, list[Any]]:
+    """The SQL of one page (limit + 1 rows, to know whether another page follows)."""
+    args: list[Any] = []
+    where = _conditions(f, args)
+    column = f.sort.value  # one of the ClaimSort columns, never caller text
+    direction, after = ("DESC", "<") if f.order is SortOrder.DESC else ("ASC", ">")
+    if cursor:
+        key, claim_id = decode_cursor(cursor, f.sort, f.order)
+        args += [key, claim_id]
+        where.append(f"(c.{column}, c.claim_id) {after} (${len(args) - 1}, ${len(args)})")
+    args.append(limit + 1)
+    sql = (
+        f"SELECT c.claim_id, c.{column} AS sort_key, c.snapshot FROM claims c{_where_sql(where)}"
+        f" ORDER BY c.{column} {direction}, c.claim_id {direction} LIMIT ${len(args)}"
+    )
+    return sql, args
+
+
+def claims_count_query(f: ClaimFilter) -> tuple[str, list[Any]]:
+    args: list[Any] = []
+    return f"SELECT count(*) FROM claims c{_where_sql(_conditions(f, args))}", args
 
 
 async def list_claims(
     pool: asyncpg.Pool, f: ClaimFilter, *, limit: int, cursor: str | None
 ) -> Page:
-    where: list[str] = []
-    args: list[Any] = []
-    for column, value in (
-        ("stage", f.stage),
-        ("status", f.status),
-        ("city", f.city),
-        ("consultant", f.consultant),
-        ("field_agent", f.field_agent),
+    """One page of the claims matching `f`, in its order, and how many match in all.
+
+    Raises ValueError for a bad cursor."""
+    page_sql, page_args = claims_page_query(f, limit=limit, cursor=cursor)
+    count_sql, count_args = claims_count_query(f)
+    # One snapshot for both, so the total agrees with the page.
+    async with pool.acquire() as conn, conn.transaction(
+        isolation="repeatable_read", readonly=True
     ):
-        if value is not None:
-            args.append(value)
-            where.append(f"{column} = ${len(args)}")
-    if cursor:
-        at, claim_id = decode_cursor(cursor)
-        args += [at, claim_id]
-        where.append(f"(created_at, claim_id) < (${len(args) - 1}, ${len(args)})")
-    args.append(limit + 1)
-    sql = (
-        "SELECT claim_id, created_at, snapshot FROM claims"
-        + (" WHERE " + " AND ".join(where) if where else "")
-        + f" ORDER BY created_at DESC, claim_id DESC LIMIT ${len(args)}"
-    )
-    rows = await pool.fetch(sql, *args)
+        rows = await conn.fetch(page_sql, *page_args)
+        total = await conn.fetchval(count_sql, *count_args)
     more = len(rows) > limit
     rows = rows[:limit]
     items = [ClaimView.model_validate(r["snapshot"]) for r in rows]
-    next_cursor = _encode_cursor(rows[-1]["created_at"], rows[-1]["claim_id"]) if more else None
-    return Page(items=items, next_cursor=next_cursor)
+    next_cursor = (
+        _encode_cursor(f.sort, f.order, rows[-1]["sort_key"], rows[-1]["claim_id"])
+        if more
+        else None
+    )
+    return Page(items=items, next_cursor=next_cursor, total=total)
 
 
 async def timeline(pool: asyncpg.Pool, claim_id: str) -> list[TimelineEntry]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
+import asyncpg
 import structlog
 from fastapi import APIRouter, Header, HTTPException, Query, Response
 from pydantic import BaseModel
@@ -12,12 +13,10 @@ from pydantic import BaseModel
 from domain.vocabulary import AwareDatetime
 
 from api.deps import ClaimsDep, PoolDep, SettingsDep
-from api.schemas import ClaimsPage, Problem, Timeline
+from api.schemas import ClaimListQuery, ClaimQuery, ClaimsPage, Problem, Timeline
 from domain.checklist import ChecklistItem
 from domain.models import (
     ClaimOpening,
-    ClaimStage,
-    ClaimStatus,
     ClaimView,
     ClockPause,
     ClockResume,
@@ -59,29 +58,23 @@ async def open_claim(
     return view
 
 
-@router.get("", response_model=ClaimsPage)
-async def list_claims(
-    pool: PoolDep,
-    stage: ClaimStage | None = None,
-    status: ClaimStatus | None = None,
-    city: str | None = None,
-    consultant: str | None = None,
-    field_agent: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: str | None = None,
+async def search_claims(
+    pool: asyncpg.Pool, query: ClaimQuery, *, limit: int, cursor: str | None
 ) -> ClaimsPage:
-    f = read_model.ClaimFilter(
-        stage=stage.value if stage else None,
-        status=status.value if status else None,
-        city=city,
-        consultant=consultant,
-        field_agent=field_agent,
-    )
+    """Run a claim query (from the list or a saved view); a bad cursor is the caller's 422."""
     try:
-        page = await read_model.list_claims(pool, f, limit=limit, cursor=cursor)
+        page = await read_model.list_claims(pool, query.to_filter(), limit=limit, cursor=cursor)
     except ValueError as exc:
         raise HTTPException(status_code=422, detail=f"cursor: {exc}") from exc
-    return ClaimsPage(items=page.items, next_cursor=page.next_cursor)
+    return ClaimsPage(items=page.items, next_cursor=page.next_cursor, total=page.total)
+
+
+@router.get("", response_model=ClaimsPage, responses={422: {"model": Problem}})
+async def list_claims(pool: PoolDep, query: Annotated[ClaimListQuery, Query()]) -> ClaimsPage:
+    """The manager's view of every claim: the filters combine (all must hold), the order is
+    `sort` and `order` (newest created first by default), pages follow `next_cursor`, and
+    `total` counts every matching claim."""
+    return await search_claims(pool, query, limit=query.limit, cursor=query.cursor)
 
 
 @router.get("/{claim_id}", response_model=ClaimView, responses={404: {"model": Problem}})
