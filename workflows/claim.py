@@ -216,14 +216,15 @@ class ClaimWorkflow(Clocks):
                     data={"city": city, "declined_by": self._view.declined_by},
                 )
                 agent = FieldAgentAssigned.model_validate(result).agent_id
-            answer = DispatchAnswer.model_validate(
-                await self._human(
-                    TaskKind.ACCEPT_DISPATCH,
-                    Role.FIELD_AGENT,
-                    agent,
-                    data={"summary": self._view.summary, "city": city},
-                )
+            task = await self._human_task(
+                TaskKind.ACCEPT_DISPATCH,
+                Role.FIELD_AGENT,
+                agent,
+                data={"summary": self._view.summary, "city": city},
             )
+            answer = DispatchAnswer.model_validate(task.result)
+            # A manager may have moved the visit to another agent: he answered.
+            agent = task.assignee or task.completed_by or agent
             if answer.accepted:
                 self._view.field_agent = agent
                 self._view.visit_at = answer.visit_at
@@ -444,13 +445,21 @@ class ClaimWorkflow(Clocks):
     async def _human(
         self, kind: TaskKind, role: Role, assignee: str | None, data: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        """Open a task, project it, and wait for a person to complete it."""
+        """Open a task, project it, and wait for a person to complete it: the outcome."""
+        task = await self._human_task(kind, role, assignee, data)
+        assert task.result is not None
+        return task.result
+
+    async def _human_task(
+        self, kind: TaskKind, role: Role, assignee: str | None, data: dict[str, Any] | None = None
+    ) -> Task:
+        """The task as completed: its assignee may have changed while it was open."""
         task = self._open_task(kind, role, assignee, data=data)
         await self._project()
         await self._wait_for_people(lambda: task.status is not TaskStatus.OPEN)
         if task.result is None:  # cancelled under us: only a closing claim does that
             raise asyncio.CancelledError()
-        return task.result
+        return task
 
     def _open_task(
         self, kind: TaskKind, role: Role, assignee: str | None, data: dict[str, Any] | None = None
@@ -696,8 +705,15 @@ class ClaimWorkflow(Clocks):
 
     @workflow.signal
     def insurer_responded(self, response: InsurerResponse) -> None:
-        """From the insurer's API (webhook). Queued and taken at the next review step."""
+        """From the insurer's API (webhook). Queued and taken at the next review step.
+
+        A signal cannot be refused, so what the API should have refused is recorded and
+        dropped here rather than allowed to fail the workflow."""
         if self._view.status is ClaimStatus.CLOSED:
+            return
+        unknown = self._unknown_documents(response.requested_documents, catalogue=True)
+        if unknown:
+            self._record("insurer", "insurer_message_dropped", {"unknown_documents": unknown})
             return
         self._insurer_inbox.append(response)
         self._record("insurer", "insurer_message_received", {"decision": response.decision.value})

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from api.deps import ClaimsDep, PoolDep, SettingsDep
 from api.schemas import Problem
+from domain.checklist import DOCUMENTS
 from domain.outcomes import InsurerResponse
 from store import read_model
 
@@ -71,6 +72,18 @@ async def webhook(
     except ValidationError as exc:
         # The same 422 body as any other request FastAPI validates.
         raise RequestValidationError(exc.errors(include_url=False)) from exc
+    unknown = [c for c in message.response.requested_documents if c not in DOCUMENTS]
+    if unknown:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("body", "response", "requested_documents"),
+                    "msg": f"unknown documents: {', '.join(unknown)}",
+                    "input": unknown,
+                }
+            ]
+        )
     found = await read_model.claims_by_insurer_reference(pool, message.insurer_claim_reference)
     if not found:
         raise HTTPException(status_code=404, detail="no claim with this insurer reference")
