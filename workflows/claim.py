@@ -771,6 +771,19 @@ class ClaimWorkflow(Clocks):
     def state(self) -> ClaimView:
         return self._view
 
+    @workflow.query
+    def all_tasks(self) -> list[Task]:
+        """Every task of the claim, open or not: what the read model's tasks should hold."""
+        return list(self._tasks.values())
+
+    @workflow.update
+    async def resync(self) -> ClaimView:
+        """Write the claim and every task to the read model again (`claimflow reconcile`)."""
+        for task in self._tasks.values():
+            self._touch(task)
+        await self._project()
+        return self._view
+
     async def _settle(self) -> ClaimView:
         self._changes += 1
         mine = self._changes
