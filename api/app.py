@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api.claims_client import ClaimError, ClaimsClient
 from api.errors import claim_error_handler
-from api.routes import agents, claims, figures, health, insurer, tasks, views
+from api.routes import auth, agents, claims, figures, health, insurer, tasks, views
 from claimflow.logging import configure_logging
 from claimflow.settings import Settings
 from claimflow.temporal import connect
@@ -51,6 +51,7 @@ def create_app(settings: Settings, claims_client: ClaimsClient | None = None) ->
         app.state.claims = claims_client
     app.add_exception_handler(ClaimError, claim_error_handler)
     app.include_router(health.router)
+    app.include_router(auth.router)
     app.include_router(claims.router)
     app.include_router(tasks.router)
     app.include_router(agents.router)

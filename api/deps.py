@@ -8,6 +8,7 @@ import asyncpg
 from fastapi import Depends, Request
 from temporalio.client import Client
 
+from api.auth import CurrentUser, check_claim_access
 from api.claims_client import ClaimsClient
 from claimflow.settings import Settings
 
@@ -32,3 +33,12 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 ClaimsDep = Annotated[ClaimsClient, Depends(_claims)]
 PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
 TemporalDep = Annotated[Client, Depends(_temporal)]
+
+
+async def _own_claim(claim_id: str, user: CurrentUser, pool: PoolDep) -> str:
+    await check_claim_access(pool, user, claim_id)
+    return claim_id
+
+
+OwnClaim = Annotated[str, Depends(_own_claim)]
+"""A claim id from the path that the caller works on (403 otherwise)."""

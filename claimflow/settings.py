@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.calendar import BusinessCalendar
@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     # Notifications (nudges, escalations, alerts): "log", or "webhook" to POST each one.
     notification_channel: Literal["log", "webhook"] = "log"
     notification_webhook_url: str | None = None
+
+    # Sign-in: bearer tokens (JWT, HS256) signed with this secret; every API process of a
+    # deployment shares it. `claimflow up` keeps one in the data folder when it is unset.
+    auth_secret: SecretStr | None = None
+    auth_token_ttl: timedelta = timedelta(hours=8)
 
     # The insurer's webhook (insurers integrated by API) signs its body with this secret.
     insurer_webhook_secret: str | None = None

@@ -116,6 +116,7 @@ class Role(StrEnum):
     CONSULTANT = "consultant"
     FIELD_AGENT = "field_agent"
     MANAGER = "manager"
+    ADMIN = "admin"  # runs the system: users, operations; sees everything
 
 
 class TaskKind(StrEnum):

@@ -20,6 +20,7 @@ from claimflow.logging import configure_logging
 from claimflow.settings import Settings
 from claimflow.temporal import connect
 from store.db import create_pool
+from tests.support.claims import TEST_SECRET, bearer
 from store.migrate import migrate
 from worker import build_worker
 
@@ -54,6 +55,7 @@ def settings(stack: Stack) -> Settings:
         database_url=stack.dsn,
         temporal_task_queue=f"claims-test-{uuid.uuid4().hex[:8]}",
         offline_cities=["Beijing"],
+        auth_secret=TEST_SECRET,
     )
 
 
@@ -93,7 +95,10 @@ async def api(
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://claimflow.test", timeout=30
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://claimflow.test",
+            timeout=30,
+            headers=bearer(settings),
         ) as http,
     ):
         yield http

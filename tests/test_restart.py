@@ -15,7 +15,7 @@ from claimflow.settings import Settings
 from claimflow.temporal import connect
 from store.db import create_pool
 from store.migrate import migrate
-from tests.support.claims import complete, wang_opening
+from tests.support.claims import TEST_SECRET, bearer, complete, wang_opening
 from worker import build_worker
 
 
@@ -25,7 +25,7 @@ class _System:
     def __init__(self, data: Path, port: int) -> None:
         self.temporal = EmbeddedTemporal(data / "temporal", port=port, ui_port=None)
         self.postgres = EmbeddedPostgres(data / "postgres")
-        self.settings = Settings(temporal_task_queue="claims-restart")
+        self.settings = Settings(temporal_task_queue="claims-restart", auth_secret=TEST_SECRET)
 
     async def __aenter__(self) -> httpx.AsyncClient:
         self.temporal.start()
@@ -37,7 +37,10 @@ class _System:
         await self.worker.__aenter__()
         app = create_app(self.settings, ClaimsClient(client, self.pool, "claims-restart"))
         self.http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://claimflow.test", timeout=30
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://claimflow.test",
+            timeout=30,
+            headers=bearer(self.settings),
         )
         return self.http
 

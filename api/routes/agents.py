@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, Depends, HTTPException, Path
 
+from api.auth import Manager, require_user
 from api.deps import PoolDep
 from api.schemas import Problem
 from store import agents
 from store.agents import FieldAgent, FieldAgentInput
 
-router = APIRouter(prefix="/field-agents", tags=["field agents"])
+router = APIRouter(
+    prefix="/field-agents", tags=["field agents"], dependencies=[Depends(require_user)]
+)
 
 AgentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 
 
 @router.put("/{agent_id}", response_model=FieldAgent)
-async def put_agent(agent_id: AgentId, agent: FieldAgentInput, pool: PoolDep) -> FieldAgent:
+async def put_agent(
+    agent_id: AgentId, agent: FieldAgentInput, pool: PoolDep, _: Manager
+) -> FieldAgent:
     """Create or update an agent; putting the same body twice changes nothing."""
     return await agents.upsert(pool, agent_id, agent)
 

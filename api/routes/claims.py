@@ -1,4 +1,4 @@
-"""Claims: open (discovery), read live state, list, timeline."""
+"""Claims: open (discovery), read live state, list, timeline, and the claim-wide actions."""
 
 from __future__ import annotations
 
@@ -7,25 +7,17 @@ from typing import Annotated
 
 import asyncpg
 import structlog
-from fastapi import APIRouter, Header, HTTPException, Query, Response
+from fastapi import APIRouter, Header, HTTPException, Query
 from pydantic import BaseModel
 
-from domain.vocabulary import AwareDatetime
-
-from api.deps import ClaimsDep, PoolDep, SettingsDep
+from api.auth import CurrentUser, Opener, Principal, check_acting_as, forbidden
+from api.deps import ClaimsDep, OwnClaim, PoolDep, SettingsDep
 from api.schemas import ClaimListQuery, ClaimQuery, ClaimsPage, Problem, Timeline
 from domain.checklist import ChecklistItem
-from domain.models import (
-    ClaimOpening,
-    ClaimView,
-    ClockPause,
-    ClockResume,
-    NoteInput,
-    Withdrawal,
-)
-from store import notifications
+from domain.models import ClaimOpening, ClaimView, ClockPause, ClockResume, NoteInput, Withdrawal
 from domain.outcomes import ChecklistProgress
-from store import read_model
+from domain.vocabulary import AwareDatetime, Role
+from store import notifications, read_model
 
 router = APIRouter(prefix="/claims", tags=["claims"])
 log = structlog.get_logger(__name__)
@@ -40,19 +32,33 @@ IdempotencyKey = Annotated[
     ),
 ]
 
+_READ_RESPONSES: dict[int | str, dict[str, object]] = {
+    401: {"model": Problem},
+    403: {"model": Problem},
+    404: {"model": Problem},
+}
+_CHANGE_RESPONSES: dict[int | str, dict[str, object]] = {
+    **_READ_RESPONSES,
+    409: {"model": Problem},
+    422: {"model": Problem},
+}
 
-@router.post("", status_code=201, response_model=ClaimView)
+
+@router.post("", status_code=201, response_model=ClaimView, responses=_CHANGE_RESPONSES)
 async def open_claim(
     opening: ClaimOpening,
     claims: ClaimsDep,
     settings: SettingsDep,
+    user: Opener,
     idempotency_key: IdempotencyKey = None,
 ) -> ClaimView:
     """Discovery: a return visit, hotline call or self-report opens a claim case.
 
     Answers once the claim is recorded and its triage task is open for the consultant.
+    The claim is keyed by the opener and the Idempotency-Key: the same request twice is one
+    claim.
     """
-    key = idempotency_key or str(uuid.uuid4())
+    key = f"{user.user_id}:{idempotency_key}" if idempotency_key else str(uuid.uuid4())
     view = await claims.open_claim(opening, key, settings.service_policy())
     log.info("claim_opened", claim_id=view.claim_id, source=opening.source.value)
     return view
@@ -69,16 +75,30 @@ async def search_claims(
     return ClaimsPage(items=page.items, next_cursor=page.next_cursor, total=page.total)
 
 
+def own_claims_only(user: Principal, query: ClaimListQuery) -> ClaimListQuery:
+    """Consultants list their claims, field agents the claims they are dispatched to."""
+    if user.oversees:
+        return query
+    field = "consultant" if user.role is Role.CONSULTANT else "field_agent"
+    asked = getattr(query, field)
+    if asked not in (None, user.user_id):
+        raise forbidden(f"you may list only your own claims ({field}={user.user_id})")
+    return query.model_copy(update={field: user.user_id})
+
+
 @router.get("", response_model=ClaimsPage, responses={422: {"model": Problem}})
-async def list_claims(pool: PoolDep, query: Annotated[ClaimListQuery, Query()]) -> ClaimsPage:
+async def list_claims(
+    pool: PoolDep, user: CurrentUser, query: Annotated[ClaimListQuery, Query()]
+) -> ClaimsPage:
     """The manager's view of every claim: the filters combine (all must hold), the order is
     `sort` and `order` (newest created first by default), pages follow `next_cursor`, and
-    `total` counts every matching claim."""
+    `total` counts every matching claim. Consultants and field agents see their own."""
+    query = own_claims_only(user, query)
     return await search_claims(pool, query, limit=query.limit, cursor=query.cursor)
 
 
-@router.get("/{claim_id}", response_model=ClaimView, responses={404: {"model": Problem}})
-async def get_claim(claim_id: str, claims: ClaimsDep, response: Response) -> ClaimView:
+@router.get("/{claim_id}", response_model=ClaimView, responses=_READ_RESPONSES)
+async def get_claim(claim_id: OwnClaim, claims: ClaimsDep) -> ClaimView:
     """The claim's live state from its workflow; from the read model once it has closed."""
     view = await claims.get_claim(claim_id)
     if view is None:
@@ -86,23 +106,16 @@ async def get_claim(claim_id: str, claims: ClaimsDep, response: Response) -> Cla
     return view
 
 
-@router.get("/{claim_id}/timeline", response_model=Timeline, responses={404: {"model": Problem}})
-async def get_timeline(claim_id: str, pool: PoolDep) -> Timeline:
+@router.get("/{claim_id}/timeline", response_model=Timeline, responses=_READ_RESPONSES)
+async def get_timeline(claim_id: OwnClaim, pool: PoolDep) -> Timeline:
     entries = await read_model.timeline(pool, claim_id)
     if not entries:
         raise HTTPException(status_code=404, detail=f"no claim {claim_id}")
     return Timeline(claim_id=claim_id, entries=entries)
 
 
-_CHANGE_RESPONSES: dict[int | str, dict[str, object]] = {
-    404: {"model": Problem},
-    409: {"model": Problem},
-    422: {"model": Problem},
-}
-
-
-@router.get("/{claim_id}/checklist", response_model=list[ChecklistItem])
-async def get_checklist(claim_id: str, claims: ClaimsDep) -> list[ChecklistItem]:
+@router.get("/{claim_id}/checklist", response_model=list[ChecklistItem], responses=_READ_RESPONSES)
+async def get_checklist(claim_id: OwnClaim, claims: ClaimsDep) -> list[ChecklistItem]:
     """The document checklist with each item's status (Claims Data Manager)."""
     view = await claims.get_claim(claim_id)
     if view is None:
@@ -112,34 +125,47 @@ async def get_checklist(claim_id: str, claims: ClaimsDep) -> list[ChecklistItem]
 
 @router.post("/{claim_id}/checklist", response_model=ClaimView, responses=_CHANGE_RESPONSES)
 async def record_checklist_progress(
-    claim_id: str, progress: ChecklistProgress, claims: ClaimsDep
+    claim_id: OwnClaim, progress: ChecklistProgress, claims: ClaimsDep, user: CurrentUser
 ) -> ClaimView:
     """The agent records documents as he collects or rejects them, and hospital trips."""
+    check_acting_as(user, progress.recorded_by)
     return await claims.record_progress(claim_id, progress)
 
 
 @router.post("/{claim_id}/notes", response_model=ClaimView, responses=_CHANGE_RESPONSES)
-async def add_note(claim_id: str, note: NoteInput, claims: ClaimsDep) -> ClaimView:
+async def add_note(
+    claim_id: OwnClaim, note: NoteInput, claims: ClaimsDep, user: CurrentUser
+) -> ClaimView:
+    check_acting_as(user, note.author)
     return await claims.add_note(claim_id, note)
 
 
 @router.post("/{claim_id}/withdraw", response_model=ClaimView, responses=_CHANGE_RESPONSES)
-async def withdraw(claim_id: str, withdrawal: Withdrawal, claims: ClaimsDep) -> ClaimView:
+async def withdraw(
+    claim_id: OwnClaim, withdrawal: Withdrawal, claims: ClaimsDep, user: CurrentUser
+) -> ClaimView:
     """The user withdraws the claim: open tasks are cancelled and the claim closes."""
+    check_acting_as(user, withdrawal.recorded_by)
     view = await claims.withdraw(claim_id, withdrawal)
     log.info("claim_withdrawn", claim_id=claim_id)
     return view
 
 
 @router.post("/{claim_id}/pause", response_model=ClaimView, responses=_CHANGE_RESPONSES)
-async def pause_clock(claim_id: str, pause: ClockPause, claims: ClaimsDep) -> ClaimView:
+async def pause_clock(
+    claim_id: OwnClaim, pause: ClockPause, claims: ClaimsDep, user: CurrentUser
+) -> ClaimView:
     """The claim waits on the user: pausable task clocks and the stall clock stop."""
+    check_acting_as(user, pause.paused_by)
     return await claims.pause_clock(claim_id, pause)
 
 
 @router.post("/{claim_id}/resume", response_model=ClaimView, responses=_CHANGE_RESPONSES)
-async def resume_clock(claim_id: str, resume: ClockResume, claims: ClaimsDep) -> ClaimView:
+async def resume_clock(
+    claim_id: OwnClaim, resume: ClockResume, claims: ClaimsDep, user: CurrentUser
+) -> ClaimView:
     """The clocks run again; open tasks' due times move by the time paused."""
+    check_acting_as(user, resume.resumed_by)
     return await claims.resume_clock(claim_id, resume)
 
 
@@ -156,8 +182,10 @@ class NotificationOut(BaseModel):
     attempts: int
 
 
-@router.get("/{claim_id}/notifications", response_model=list[NotificationOut])
-async def list_notifications(claim_id: str, pool: PoolDep) -> list[NotificationOut]:
+@router.get(
+    "/{claim_id}/notifications", response_model=list[NotificationOut], responses=_READ_RESPONSES
+)
+async def list_notifications(claim_id: OwnClaim, pool: PoolDep) -> list[NotificationOut]:
     """Every nudge and alert sent about this claim, from the outbox."""
     rows = await notifications.for_claim(pool, claim_id)
-    return [NotificationOut.model_validate(r, from_attributes=False) for r in rows]
+    return [NotificationOut.model_validate(r) for r in rows]

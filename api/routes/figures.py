@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
+from api.auth import require_manager
 from api.deps import PoolDep
 from api.schemas import Figures, Problem
 from domain.vocabulary import AwareDatetime
 from store import figures as store_figures
 
-router = APIRouter(prefix="/figures", tags=["figures"])
+router = APIRouter(prefix="/figures", tags=["figures"], dependencies=[Depends(require_manager)])
 
 DEFAULT_RANGE = timedelta(days=30)
 LONGEST_RANGE = timedelta(days=366)

@@ -1,8 +1,8 @@
 """The insurer's webhook, for insurers integrated by API.
 
 The body is signed: X-Claimflow-Signature = hex HMAC-SHA256(secret, "{timestamp}.{body}"),
-with X-Claimflow-Timestamp (Unix seconds) within five minutes, so a captured request cannot
-be replayed later.
+with X-Claimflow-Timestamp (Unix seconds) within five minutes, and each signature is accepted
+once, so a captured request cannot be replayed.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from api.deps import ClaimsDep, PoolDep, SettingsDep
 from api.schemas import Problem
 from domain.checklist import DOCUMENTS
 from domain.outcomes import InsurerResponse
-from store import read_model
+from store import read_model, receipts
 
 router = APIRouter(prefix="/insurer", tags=["insurer"])
 log = structlog.get_logger(__name__)
@@ -89,6 +89,11 @@ async def webhook(
         raise HTTPException(status_code=404, detail="no claim with this insurer reference")
     if len(found) > 1:
         raise HTTPException(status_code=409, detail="several claims carry this reference")
-    await claims.insurer_responded(found[0], message.response)
+    # A captured request replayed within the window: each signature is accepted once.
+    try:
+        async with receipts.receiving(pool, x_claimflow_signature, TOLERANCE_SECONDS):
+            await claims.insurer_responded(found[0], message.response)
+    except receipts.AlreadyReceived:
+        raise HTTPException(status_code=409, detail="this message was received already") from None
     log.info("insurer_message", claim_id=found[0], decision=message.response.decision.value)
     return Accepted(claim_id=found[0])

@@ -1,31 +1,33 @@
-"""Tasks: the inbox of consultants, field agents and managers, and completing a task."""
+"""Tasks: the inbox of consultants, field agents and managers, and acting on a task."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 import structlog
-import asyncio
-
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
+from api.auth import CurrentUser, Manager, check_acting_as, check_claim_access, check_task_access
 from api.claims_client import ClaimError
 from api.deps import ClaimsDep, PoolDep
 from api.errors import STATUS
 from api.schemas import Problem, TaskList
-from domain.models import (
-    ClaimView,
-    Reassignment,
-    Role,
-    Task,
-    TaskChange,
-    TaskCompletion,
-    TaskStatus,
-)
+from domain.models import ClaimView, Reassignment, Task, TaskChange, TaskCompletion
+from domain.vocabulary import Role, TaskStatus
 from store import read_model
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
+log = structlog.get_logger(__name__)
+
+_RESPONSES: dict[int | str, dict[str, object]] = {
+    401: {"model": Problem},
+    403: {"model": Problem},
+    404: {"model": Problem},
+    409: {"model": Problem},
+    422: {"model": Problem},
+}
 
 
 class BulkReassignment(Reassignment):
@@ -41,19 +43,27 @@ class BulkItem(BaseModel):
 class BulkResult(BaseModel):
     moved: int
     items: list[BulkItem]
-log = structlog.get_logger(__name__)
 
 
-@router.get("", response_model=TaskList)
+@router.get("", response_model=TaskList, responses=_RESPONSES)
 async def inbox(
     pool: PoolDep,
+    user: CurrentUser,
     assignee: str | None = None,
     role: Role | None = None,
     status: TaskStatus | None = TaskStatus.OPEN,
     claim_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> TaskList:
-    """Open tasks by default, soonest due first."""
+    """Open tasks by default, soonest due first. A consultant or field agent sees his own
+    tasks, or every task of a claim he works on (with `claim_id`)."""
+    if not user.oversees:
+        if claim_id is not None:
+            await check_claim_access(pool, user, claim_id)
+        elif assignee not in (None, user.user_id):
+            raise HTTPException(status_code=403, detail="you may list only your own tasks")
+        else:
+            assignee = user.user_id
     items = await read_model.inbox(
         pool,
         assignee=assignee,
@@ -65,12 +75,13 @@ async def inbox(
     return TaskList(items=items)
 
 
-@router.post("/bulk-reassign", response_model=BulkResult)
-async def bulk_reassign(change: BulkReassignment, claims: ClaimsDep) -> BulkResult:
+@router.post("/bulk-reassign", response_model=BulkResult, responses=_RESPONSES)
+async def bulk_reassign(change: BulkReassignment, claims: ClaimsDep, user: Manager) -> BulkResult:
     """A manager moves many tasks at once; each is its own change, recorded on its claim.
 
     Answers per task: 200 moved, 404 unknown, 409 no longer open or already there.
     """
+    check_acting_as(user, change.reassigned_by)
     single = Reassignment(**change.model_dump(exclude={"task_ids"}))
     gate = asyncio.Semaphore(16)
 
@@ -87,42 +98,47 @@ async def bulk_reassign(change: BulkReassignment, claims: ClaimsDep) -> BulkResu
     return BulkResult(moved=sum(i.status == 200 for i in items), items=list(items))
 
 
-@router.get("/{task_id}", response_model=Task, responses={404: {"model": Problem}})
-async def get_task(task_id: str, pool: PoolDep) -> Task:
+async def _task(pool: PoolDep, task_id: str, user: CurrentUser) -> Task:
     task = await read_model.get_task(pool, task_id)
     if task is None:
         raise HTTPException(status_code=404, detail=f"no task {task_id}")
+    if not user.oversees and task.assignee != user.user_id:
+        await check_claim_access(pool, user, task.claim_id)
     return task
 
 
-@router.post(
-    "/{task_id}/complete",
-    response_model=ClaimView,
-    responses={404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}},
-)
-async def complete_task(task_id: str, completion: TaskCompletion, claims: ClaimsDep) -> ClaimView:
+@router.get("/{task_id}", response_model=Task, responses=_RESPONSES)
+async def get_task(task_id: str, pool: PoolDep, user: CurrentUser) -> Task:
+    return await _task(pool, task_id, user)
+
+
+@router.post("/{task_id}/complete", response_model=ClaimView, responses=_RESPONSES)
+async def complete_task(
+    task_id: str, completion: TaskCompletion, claims: ClaimsDep, pool: PoolDep, user: CurrentUser
+) -> ClaimView:
     """Complete a task; answers with the claim's state after the workflow has moved on."""
     with structlog.contextvars.bound_contextvars(task_id=task_id):
+        if not user.oversees:
+            check_task_access(user, await _task(pool, task_id, user))
+        check_acting_as(user, completion.completed_by)
         view = await claims.complete_task(task_id, completion)
         log.info("task_completed", claim_id=view.claim_id, stage=view.stage.value)
         return view
 
 
-@router.post(
-    "/{task_id}/reassign",
-    response_model=ClaimView,
-    responses={404: {"model": Problem}, 409: {"model": Problem}},
-)
-async def reassign_task(task_id: str, change: Reassignment, claims: ClaimsDep) -> ClaimView:
+@router.post("/{task_id}/reassign", response_model=ClaimView, responses=_RESPONSES)
+async def reassign_task(
+    task_id: str, change: Reassignment, claims: ClaimsDep, user: Manager
+) -> ClaimView:
     """Move an open task to another person; the timeline keeps the old and new assignee."""
+    check_acting_as(user, change.reassigned_by)
     return await claims.reassign_task(task_id, change)
 
 
-@router.patch(
-    "/{task_id}",
-    response_model=ClaimView,
-    responses={404: {"model": Problem}, 409: {"model": Problem}},
-)
-async def change_task(task_id: str, change: TaskChange, claims: ClaimsDep) -> ClaimView:
+@router.patch("/{task_id}", response_model=ClaimView, responses=_RESPONSES)
+async def change_task(
+    task_id: str, change: TaskChange, claims: ClaimsDep, user: Manager
+) -> ClaimView:
     """Move a task's due time or priority; the timeline keeps the old and new values."""
+    check_acting_as(user, change.changed_by)
     return await claims.change_task(task_id, change)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
+from api.auth import require_manager
 from api.deps import PoolDep
 from api.routes.claims import search_claims
 from api.schemas import (
@@ -21,7 +22,7 @@ from api.schemas import (
 from store import views
 from store.views import SavedViewRow
 
-router = APIRouter(prefix="/views", tags=["views"])
+router = APIRouter(prefix="/views", tags=["views"], dependencies=[Depends(require_manager)])
 
 
 def _public(row: SavedViewRow) -> SavedView:

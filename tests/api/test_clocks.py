@@ -19,7 +19,7 @@ from claimflow.reference_case import ReferenceCase
 from claimflow.settings import Settings
 from domain.calendar import BusinessCalendar
 from domain.vocabulary import SHANGHAI
-from tests.support.claims import add_agent, complete, open_claim, open_task
+from tests.support.claims import add_agent, bearer, complete, open_claim, open_task
 
 S = timedelta(seconds=1)
 LONG = {"due": "P30D"}
@@ -38,7 +38,10 @@ async def app_with(
             ClaimsClient(temporal_client, pool, settings.temporal_task_queue),
         )
         http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://claimflow.test", timeout=30
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://claimflow.test",
+            timeout=30,
+            headers=bearer(settings),
         )
         clients.append(http)
         return http

@@ -7,6 +7,25 @@ from typing import Any
 
 import httpx
 
+from api.auth import Principal, issue_token
+from claimflow.settings import Settings
+from domain.vocabulary import Role
+
+TEST_SECRET = "test-secret-for-signing-tokens-0123456789"
+
+
+def bearer(
+    settings: Settings, user_id: str = "admin", role: Role = Role.ADMIN, city: str | None = None
+) -> dict[str, str]:
+    """An Authorization header for a user, signed with the settings' secret."""
+    assert settings.auth_secret is not None
+    token = issue_token(
+        settings.auth_secret.get_secret_value(),
+        Principal(user_id=user_id, role=role, city=city),
+        settings.auth_token_ttl,
+    )
+    return {"Authorization": f"Bearer {token}"}
+
 
 def wang_opening(**overrides: Any) -> dict[str, Any]:
     opening: dict[str, Any] = {
