@@ -1,4 +1,4 @@
-"""The `claimflow` command: up, api, worker, migrate, demo."""
+"""The `claimflow` command: up, api, worker, migrate, users, demo."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ import asyncio
 import structlog
 import uvicorn
 
+from pathlib import Path
+
+from claimflow import users_cli
+from claimflow.bootstrap import admin_password
 from claimflow.logging import configure_logging
 from claimflow.settings import get_settings
 
@@ -22,8 +26,33 @@ def main(argv: list[str] | None = None) -> None:
     api.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     sub.add_parser("worker", help="run a worker against TEMPORAL_ADDRESS and DATABASE_URL")
     sub.add_parser("migrate", help="apply pending database migrations to DATABASE_URL")
+    users_cli.add_parser(sub)
     demo = sub.add_parser("demo", help="drive Mr. Wang's case through a running system's API")
     demo.add_argument("--url", default=None, help="API base URL (default: the configured one)")
+    demo.add_argument(
+        "--admin-password",
+        default=None,
+        help="default: CLAIMFLOW_ADMIN_PASSWORD, or the one `claimflow up` keeps in the data folder",
+    )
+    rec = sub.add_parser(
+        "reconcile",
+        help="check that the read model matches the claim workflows exactly; --repair fixes it",
+    )
+    rec.add_argument("--repair", action="store_true", help="rewrite what differs from the workflows")
+    rec.add_argument(
+        "--since",
+        default=None,
+        help="only claims running or closed since this ISO 8601 time (UTC unless zoned)",
+    )
+    rec.add_argument(
+        "--task-queue", default=None, help="only claims on this task queue (default: all)"
+    )
+    rec.add_argument(
+        "--settle",
+        type=float,
+        default=2.0,
+        help="seconds to wait before looking again at a claim that differs (default 2)",
+    )
     args = parser.parse_args(argv)
 
     settings = get_settings()
@@ -36,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "api":
         _require(settings.temporal_address, "TEMPORAL_ADDRESS")
         _require(settings.database_url, "DATABASE_URL")
+        _require(settings.auth_secret, "CLAIMFLOW_AUTH_SECRET")
         uvicorn.run(
             "api.main:create_app_from_env",
             factory=True,
@@ -55,12 +85,19 @@ def main(argv: list[str] | None = None) -> None:
         _require(settings.database_url, "DATABASE_URL")
         applied = asyncio.run(migrate(settings.database_url))  # type: ignore[arg-type]
         log.info("migrations_done", applied=applied)
+    elif args.command == "users":
+        asyncio.run(users_cli.run(settings, args))
     elif args.command == "demo":
         from claimflow.demo import run_demo
 
-        asyncio.run(run_demo(args.url or f"http://{settings.api_host}:{settings.api_port}"))
+        asyncio.run(
+            run_demo(
+                args.url or f"http://{settings.api_host}:{settings.api_port}",
+                args.admin_password or admin_password(Path(settings.data_dir)),
+            )
+        )
 
 
-def _require(value: str | None, name: str) -> None:
+def _require(value: object, name: str) -> None:
     if not value:
         raise SystemExit(f"{name} is not set")

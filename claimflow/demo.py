@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 import sys
 
 import httpx
 
-from claimflow.reference_case import ReferenceCase
+from claimflow.reference_case import AGENT, CONSULTANT, ReferenceCase
 
 
 def _say(line: str) -> None:
@@ -14,12 +15,33 @@ def _say(line: str) -> None:
     sys.stdout.flush()
 
 
-async def run_demo(base_url: str) -> None:
+async def _sign_in(http: httpx.AsyncClient, user_id: str, password: str) -> dict[str, str]:
+    r = await http.post("/auth/token", data={"username": user_id, "password": password})
+    if r.status_code != 200:
+        raise SystemExit(f"cannot sign in as {user_id}: {r.status_code} {r.text}")
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+async def run_demo(base_url: str, admin_password: str | None) -> None:
+    if not admin_password:
+        raise SystemExit("the admin password is needed: --admin-password or CLAIMFLOW_ADMIN_PASSWORD")
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
         ready = await http.get("/readyz")
         if ready.status_code != 200:
             raise SystemExit(f"{base_url} is not ready ({ready.status_code}): run `make up` first")
-        case = ReferenceCase(http, log=lambda line: _say(f"  - {line}"))
+        http.headers.update(await _sign_in(http, "admin", admin_password))
+        # Xiao Gao and Xiao Zheng get accounts and act with their own tokens.
+        signed_in = {}
+        for user_id, name, role, city in (
+            (CONSULTANT, "Xiao Gao", "consultant", None),
+            (AGENT, "Xiao Zheng", "field_agent", "Beijing"),
+        ):
+            password = secrets.token_urlsafe(12)
+            r = await http.put(f"/users/{user_id}", json={
+                "name": name, "role": role, "city": city, "password": password})
+            r.raise_for_status()
+            signed_in[user_id] = await _sign_in(http, user_id, password)
+        case = ReferenceCase(http, log=lambda line: _say(f"  - {line}"), signed_in=signed_in)
         _say(f"Mr. Wang's claim, through {base_url}")
         view = await case.run()
 

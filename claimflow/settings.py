@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     database_pool_min: int = 1
     database_pool_max: int = 10
 
+    # Worker tuning (measured in BENCHMARKS.md). None keeps the Temporal SDK's default.
+    worker_max_concurrent_workflow_tasks: int | None = None
+    worker_max_concurrent_activities: int | None = None
+    worker_max_cached_workflows: int = 1000
+    """The sticky cache: workflows kept in memory between their tasks; others replay."""
+    worker_workflow_task_pollers: int | None = None
+    worker_activity_task_pollers: int | None = None
+
     # Embedded servers (used by `claimflow up` where no address/URL is given)
     data_dir: Path = Path(".data")
     temporal_port: int = 7233

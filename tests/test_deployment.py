@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from pydantic import AliasChoices
+from pydantic import AliasChoices, SecretStr
 
 import claimflow.cli
 import claimflow.runtime
@@ -211,7 +211,10 @@ def test_claimflow_service_env_validates(
     settings = Settings()  # raises on values of the wrong type, e.g. a bad log format
     command = service_command(compose, service)[1]
     for field in required_fields_by_command()[command]:
-        assert getattr(settings, field) == env[env_names(field)[0]]
+        value = getattr(settings, field)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        assert value == env[env_names(field)[0]]
 
 
 @pytest.mark.parametrize("service", ["api", "worker", "temporal-ui"])

@@ -7,11 +7,20 @@ from decimal import Decimal
 import asyncpg
 import httpx
 
-from claimflow.reference_case import AGENT, ReferenceCase
+from claimflow.reference_case import AGENT, CONSULTANT, ReferenceCase
+from domain.vocabulary import Role
+from tests.support.claims import bearer
 
 
-async def test_mr_wang_end_to_end(api: httpx.AsyncClient, pool: asyncpg.Pool):
-    case = ReferenceCase(api)
+async def test_mr_wang_end_to_end(api: httpx.AsyncClient, pool: asyncpg.Pool, settings):
+    # Xiao Gao and Xiao Zheng act with their own tokens; the admin client registers the agent.
+    case = ReferenceCase(
+        api,
+        signed_in={
+            CONSULTANT: bearer(settings, CONSULTANT, Role.CONSULTANT),
+            AGENT: bearer(settings, AGENT, Role.FIELD_AGENT, "Beijing"),
+        },
+    )
     await case.register_agent()
     view = await case.return_visit_opens_case()
     assert view["stage"] == "triage"
