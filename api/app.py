@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from api.claims_client import ClaimError, ClaimsClient
 from api.errors import claim_error_handler
+from api.idempotency import IdempotencyMiddleware
 from api.routes import auth, agents, claims, figures, health, insurer, tasks, views
 from claimflow.logging import configure_logging
 from claimflow.settings import Settings
@@ -50,6 +51,7 @@ def create_app(settings: Settings, claims_client: ClaimsClient | None = None) ->
     if claims_client is not None:
         app.state.claims = claims_client
     app.add_exception_handler(ClaimError, claim_error_handler)
+    app.add_middleware(IdempotencyMiddleware)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(claims.router)
