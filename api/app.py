@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from api.claims_client import ClaimError, ClaimsClient
 from api.errors import claim_error_handler
 from api.idempotency import IdempotencyMiddleware
-from api.routes import auth, agents, claims, figures, health, insurer, tasks, views
+from api.routes import auth, codec, agents, claims, figures, health, insurer, tasks, views
 from claimflow.logging import configure_logging
 from claimflow.settings import Settings
 from claimflow.temporal import connect
@@ -54,6 +54,7 @@ def create_app(settings: Settings, claims_client: ClaimsClient | None = None) ->
     app.add_middleware(IdempotencyMiddleware)
     app.include_router(health.router)
     app.include_router(auth.router)
+    app.include_router(codec.router)
     app.include_router(claims.router)
     app.include_router(tasks.router)
     app.include_router(agents.router)

@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncpg
 import structlog
 
+from claimflow.codec import new_key_spec
 from domain.vocabulary import Role
 from store import users
 
@@ -34,6 +35,17 @@ def _secret_file(path: Path, nbytes: int) -> str:
 
 def auth_secret(data_dir: Path) -> str:
     return _secret_file(data_dir / "auth-secret", 48)
+
+
+def payload_keys(data_dir: Path) -> str:
+    """One key on first start, kept; to rotate, set CLAIMFLOW_PAYLOAD_KEYS instead."""
+    path = data_dir / "payload-keys"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(new_key_spec("k1") + "\n")
+    return path.read_text(encoding="utf-8").strip()
 
 
 async def ensure_admin(pool: asyncpg.Pool, data_dir: Path) -> str | None:

@@ -16,7 +16,7 @@ from api.app import create_app
 from api.claims_client import ClaimsClient
 from pydantic import SecretStr
 
-from claimflow.bootstrap import auth_secret, ensure_admin
+from claimflow.bootstrap import auth_secret, ensure_admin, payload_keys
 from claimflow.embedded import EmbeddedPostgres, EmbeddedTemporal
 from claimflow.settings import Settings
 from claimflow.temporal import connect, ensure_search_attributes
@@ -72,6 +72,8 @@ async def serve_all(settings: Settings, temporal_address: str, dsn: str, banner:
     data = Path(settings.data_dir).resolve()
     if settings.auth_secret is None:
         settings = settings.model_copy(update={"auth_secret": SecretStr(auth_secret(data))})
+    if settings.payload_keys is None:
+        settings = settings.model_copy(update={"payload_keys": SecretStr(payload_keys(data))})
     await ensure_admin(pool, data)
     if (data / "admin-password").exists():
         banner += f"  sign in       admin, password in {data / 'admin-password'}\n\n"

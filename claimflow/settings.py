@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     auth_secret: SecretStr | None = None
     auth_token_ttl: timedelta = timedelta(hours=8)
 
+    # Encryption of Temporal payloads: "id:base64key[,id:base64key...]" (32-byte AES keys);
+    # the first encrypts, all decrypt (rotation). Every API and worker process shares them.
+    # `claimflow up` keeps one in the data folder when it is unset.
+    payload_keys: SecretStr | None = None
+
     # The insurer's webhook (insurers integrated by API) signs its body with this secret.
     insurer_webhook_secret: str | None = None
 

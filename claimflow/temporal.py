@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import structlog
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.service import RPCError
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from claimflow.codec import EncryptionCodec, parse_keys
 from claimflow.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """Pydantic models as JSON, encrypted where payload keys are configured."""
+    if settings.payload_keys is None:
+        return pydantic_data_converter
+    keys = parse_keys(settings.payload_keys.get_secret_value().split(","))
+    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(keys))
 
 
 async def connect(settings: Settings, address: str | None = None) -> Client:
@@ -19,7 +31,7 @@ async def connect(settings: Settings, address: str | None = None) -> Client:
     return await Client.connect(
         target,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings),
         api_key=settings.temporal_api_key,
         tls=settings.temporal_tls or bool(settings.temporal_api_key),
     )

@@ -20,7 +20,7 @@ from claimflow.logging import configure_logging
 from claimflow.settings import Settings
 from claimflow.temporal import connect
 from store.db import create_pool
-from tests.support.claims import TEST_SECRET, bearer
+from tests.support.claims import TEST_PAYLOAD_KEY, TEST_SECRET, bearer
 from store.migrate import migrate
 from worker import build_worker
 
@@ -56,6 +56,7 @@ def settings(stack: Stack) -> Settings:
         temporal_task_queue=f"claims-test-{uuid.uuid4().hex[:8]}",
         offline_cities=["Beijing"],
         auth_secret=TEST_SECRET,
+        payload_keys=TEST_PAYLOAD_KEY,
     )
 
 

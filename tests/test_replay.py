@@ -15,10 +15,12 @@ from pathlib import Path
 
 import httpx
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from claimflow.reference_case import ReferenceCase
+from claimflow.settings import Settings
+from claimflow.temporal import data_converter
+from tests.support.claims import TEST_PAYLOAD_KEY
 from worker import WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -26,7 +28,9 @@ RECORD = os.environ.get("CLAIMFLOW_RECORD_HISTORIES") == "1"
 
 
 def _replayer() -> Replayer:
-    return Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    """Decrypts with the suite's payload key; older histories were recorded in plaintext."""
+    settings = Settings(payload_keys=TEST_PAYLOAD_KEY)
+    return Replayer(workflows=WORKFLOWS, data_converter=data_converter(settings))
 
 
 async def _keep(client: Client, workflow_id: str, name: str) -> WorkflowHistory:

@@ -42,6 +42,8 @@ ACCESS: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/auth/token"): PUBLIC,
     ("POST", "/insurer/webhook"): PUBLIC,  # HMAC-signed instead, see test_branches
     ("GET", "/auth/me"): EVERYONE,
+    ("POST", "/codec/decode"): {"admin"},
+    ("POST", "/codec/encode"): {"admin"},
     ("PUT", "/users/{user_id}"): {"admin"},
     ("GET", "/users"): {"admin"},
     ("POST", "/claims"): EVERYONE - {"owner_agent", "other_agent"},
@@ -115,6 +117,8 @@ def _request(method: str, path: str, caller: str, ids: dict[str, str]) -> dict[s
         ("POST", "/views"): {"team": "t", "name": f"v-{uuid.uuid4()}", "created_by": who,
                              "filters": {}},
         ("POST", "/auth/token"): None,
+        ("POST", "/codec/decode"): {"payloads": []},
+        ("POST", "/codec/encode"): {"payloads": []},
     }
     kw: dict[str, Any] = {}
     if (method, path) in bodies and bodies[(method, path)] is not None:

@@ -12,6 +12,8 @@ from claimflow.settings import Settings
 from domain.vocabulary import Role
 
 TEST_SECRET = "test-secret-for-signing-tokens-0123456789"
+# A fixed payload key, so that recorded histories can be replayed by later runs.
+TEST_PAYLOAD_KEY = "test1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 
 
 def bearer(
