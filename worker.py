@@ -5,9 +5,11 @@ Any number of workers may run against the same Temporal cluster and PostgreSQL.
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.dispatch import DispatchActivities
 from activities.notify import Channel, LogChannel, NotifyActivities, WebhookChannel
@@ -27,9 +29,32 @@ def notification_channel(settings: Settings) -> Channel:
     return LogChannel()
 
 
+def worker_options(settings: Settings) -> dict[str, Any]:
+    """Worker tuning from CLAIMFLOW_WORKER_*; what is unset keeps the SDK's default."""
+    options: dict[str, Any] = {"max_cached_workflows": settings.worker_max_cached_workflows}
+    if settings.worker_max_concurrent_workflow_tasks is not None:
+        options["max_concurrent_workflow_tasks"] = settings.worker_max_concurrent_workflow_tasks
+    if settings.worker_max_concurrent_activities is not None:
+        options["max_concurrent_activities"] = settings.worker_max_concurrent_activities
+    if settings.worker_workflow_task_pollers is not None:
+        options["workflow_task_poller_behavior"] = PollerBehaviorSimpleMaximum(
+            settings.worker_workflow_task_pollers
+        )
+    if settings.worker_activity_task_pollers is not None:
+        options["activity_task_poller_behavior"] = PollerBehaviorSimpleMaximum(
+            settings.worker_activity_task_pollers
+        )
+    return options
+
+
 def build_worker(
-    client: Client, pool: asyncpg.Pool, task_queue: str, channel: Channel | None = None
+    client: Client,
+    pool: asyncpg.Pool,
+    task_queue: str,
+    channel: Channel | None = None,
+    **options: Any,
 ) -> Worker:
+    """`options` are Worker keyword arguments, e.g. `worker_options(settings)`."""
     read_model = ReadModelActivities(pool)
     dispatch = DispatchActivities(pool)
     notify = NotifyActivities(pool, channel or LogChannel())
@@ -43,4 +68,5 @@ def build_worker(
             compile_case_summary,
             notify.notify,
         ],
+        **options,
     )
