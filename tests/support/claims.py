@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from typing import Any
 
 import httpx
 
 from api.auth import Principal, issue_token
+from claimflow.reference_case import OPENING
 from claimflow.settings import Settings
 from domain.vocabulary import Role
 
@@ -30,33 +32,8 @@ def bearer(
 
 
 def wang_opening(**overrides: Any) -> dict[str, Any]:
-    opening: dict[str, Any] = {
-        "policyholder": {
-            "name": "Mr. Wang",
-            "city": "Beijing",
-            "age": 78,
-            "needs": ["elderly", "cannot_collect_documents"],
-        },
-        "policy": {
-            "policy_number": "P-2019-000123",
-            "insurer": "Example Life",
-            "sum_insured": "200000.00",
-            "deductible": "10000.00",
-            "ratio_with_social_security": "1",
-            "ratio_without_social_security": "0.6",
-        },
-        "incident": {
-            "claim_type": "medical_reimbursement",
-            "description": "Cerebral infarction in 2021, hospitalised, never claimed",
-            "diagnosis": "cerebral infarction",
-            "occurred_on": "2021-03-14",
-        },
-        "source": "return_visit",
-        "opened_by": "return-visit/li",
-        "consultant": "xiao.gao",
-    }
-    opening.update(overrides)
-    return opening
+    """Mr. Wang's opening from the reference case, with top-level fields replaced."""
+    return {**copy.deepcopy(OPENING), **overrides}
 
 
 async def open_claim(http: httpx.AsyncClient, key: str | None = None, **overrides: Any) -> dict:
