@@ -6,14 +6,38 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from temporalio.service import RPCError
 
 from api.claims_client import ClaimError, ClaimsClient
-from api.errors import claim_error_handler
-from api.idempotency import IdempotencyMiddleware
-from api.routes import auth, codec, agents, claims, figures, health, insurer, tasks, views
+from api.errors import (
+    UNAVAILABLE,
+    UNSTORABLE_TEXT,
+    claim_error_handler,
+    database_unavailable_handler,
+    temporal_unavailable_handler,
+    unstorable_text_handler,
+)
+from api.idempotency import IdempotencyMiddleware, close_idempotency_pool
+from api.limits import BodyLimitMiddleware
+from api.openapi import document_cross_cutting_responses
+from api.routes import (
+    agents,
+    auth,
+    claims,
+    codec,
+    figures,
+    health,
+    inbox,
+    insurer,
+    progress,
+    tasks,
+    views,
+)
 from claimflow.logging import configure_logging
 from claimflow.settings import Settings
 from claimflow.temporal import connect
+from console import STATIC as CONSOLE_STATIC
 from store.db import create_pool
 
 
@@ -26,6 +50,7 @@ def create_app(settings: Settings, claims_client: ClaimsClient | None = None) ->
         configure_logging(settings.log_format, settings.log_level)
         if claims_client is not None:
             yield
+            await close_idempotency_pool(app)
             return
         if not settings.database_url:
             raise RuntimeError("DATABASE_URL is not set")
@@ -39,6 +64,7 @@ def create_app(settings: Settings, claims_client: ClaimsClient | None = None) ->
             app.state.claims = ClaimsClient(client, pool, settings.temporal_task_queue)
             yield
         finally:
+            await close_idempotency_pool(app)
             await pool.close()
 
     app = FastAPI(
@@ -51,7 +77,14 @@ def create_app(settings: Settings, claims_client: ClaimsClient | None = None) ->
     if claims_client is not None:
         app.state.claims = claims_client
     app.add_exception_handler(ClaimError, claim_error_handler)
+    for unstorable in UNSTORABLE_TEXT:
+        app.add_exception_handler(unstorable, unstorable_text_handler)
+    for outage in UNAVAILABLE:
+        app.add_exception_handler(outage, database_unavailable_handler)
+    app.add_exception_handler(RPCError, temporal_unavailable_handler)
     app.add_middleware(IdempotencyMiddleware)
+    # Outermost of ours: a body over the limit is refused before anything reads it.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(codec.router)
@@ -61,4 +94,8 @@ def create_app(settings: Settings, claims_client: ClaimsClient | None = None) ->
     app.include_router(insurer.router)
     app.include_router(figures.router)
     app.include_router(views.router)
+    app.include_router(inbox.router)
+    app.include_router(progress.router)
+    app.mount("/console", StaticFiles(directory=CONSOLE_STATIC, html=True), name="console")
+    document_cross_cutting_responses(app)
     return app

@@ -7,18 +7,25 @@ another body is a mistake: 409. Keys belong to the signed-in user and are kept 2
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 import jwt
+import structlog
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from starlette.middleware.base import BaseHTTPMiddleware
 
 from api.auth import ALGORITHM
+from api.errors import UNSTORABLE_TEXT
 from store import idempotency
+from store.db import create_pool
+
+log = structlog.get_logger(__name__)
 
 CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Sign-in changes nothing; the insurer's webhook has its own replay protection.
@@ -42,42 +49,77 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
         digest = hashlib.sha256(
             request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
         ).hexdigest()
-        pool = request.app.state.claims.pool
-        stored = await idempotency.claim(
-            pool, user_id, key, request.method, request.url.path, digest
-        )
-        if stored is not None:
-            if stored.body_sha256 != digest:
-                return _problem(409, "this Idempotency-Key was used with another request")
-            if stored.status_code is None:
-                return _problem(409, "a request with this Idempotency-Key is in progress")
-            return JSONResponse(
-                stored.response, status_code=stored.status_code,
-                headers={"Idempotent-Replayed": "true"},
-            )
-
+        pool = await _pool(request)
+        path = request.url.path
+        if "\x00" in path:  # PostgreSQL cannot hold it: the route refuses it, nothing to keep
+            return await call_next(request)
+        response: Response | None = None
         try:
-            response = await call_next(request)
-        except Exception:
-            await idempotency.release(pool, user_id, key)
-            raise
-        if response.status_code >= 500:
-            await idempotency.release(pool, user_id, key)
-            return response
-        content = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
-        try:
-            payload = json.loads(content) if content else None
-        except ValueError:
-            payload = None
-        await idempotency.store(pool, user_id, key, response.status_code, payload)
+            async with idempotency.taking(
+                pool, user_id, key, request.method, path, digest
+            ) as held:
+                if isinstance(held, idempotency.Stored):
+                    if held.body_sha256 != digest:
+                        return _problem(409, "this Idempotency-Key was used with another request")
+                    return JSONResponse(
+                        held.response,
+                        status_code=held.status_code,
+                        headers={"Idempotent-Replayed": "true"},
+                    )
+                response = await call_next(request)
+                if response.status_code >= 500:
+                    return response  # not kept: a retry runs afresh
+                content = b"".join([c async for c in response.body_iterator])  # type: ignore[attr-defined]
+                response = Response(
+                    content=content,
+                    status_code=response.status_code,
+                    headers=dict(response.headers),
+                    media_type=response.media_type,
+                )
+                try:
+                    payload = json.loads(content) if content else None
+                except ValueError:
+                    payload = None
+                try:
+                    await held.keep(response.status_code, payload)
+                except UNSTORABLE_TEXT:
+                    # An answer PostgreSQL cannot hold echoes a NUL the request sent: a
+                    # refusal that changed nothing. Not kept: a retry gets the same refusal.
+                    pass
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            if response is None:
+                raise  # the database failed before the work: the error handlers answer
+            # The work is done but its answer could not be kept (the database went away):
+            # the caller still gets it; a retry runs afresh, and finds the change made.
+            log.warning("idempotency_answer_not_kept", key=key, error=str(exc))
         if random.random() < 0.01:  # now and then, forget keys past their day
             await idempotency.forget_old(pool)
-        return Response(
-            content=content,
-            status_code=response.status_code,
-            headers=dict(response.headers),
-            media_type=response.media_type,
-        )
+        assert response is not None
+        return response
+
+
+async def _pool(request: Request) -> asyncpg.Pool:
+    """Keys hold a connection while their request runs: a pool of their own, so that they
+    can never take every connection the routes need."""
+    state = request.app.state
+    if getattr(state, "idempotency_lock", None) is None:
+        state.idempotency_lock = asyncio.Lock()
+    async with state.idempotency_lock:
+        if getattr(state, "idempotency_pool", None) is None:
+            settings = state.settings
+            if not settings.database_url:
+                raise RuntimeError("DATABASE_URL is not set")
+            state.idempotency_pool = await create_pool(
+                settings.database_url, min_size=0, max_size=settings.idempotency_pool_max
+            )
+    return state.idempotency_pool
+
+
+async def close_idempotency_pool(app: object) -> None:
+    pool = getattr(app.state, "idempotency_pool", None)  # type: ignore[attr-defined]
+    if pool is not None:
+        app.state.idempotency_pool = None  # type: ignore[attr-defined]
+        await pool.close()
 
 
 def _user_id(request: Request) -> str | None:

@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, model_validator
 
 from domain.models import ClaimView, Task, TimelineEntry
 from domain.vocabulary import (
@@ -18,11 +18,14 @@ from domain.vocabulary import (
     DiscoverySource,
     Model,
     Name,
+    Storable,
     TaskKind,
 )
 from store.read_model import ClaimFilter, ClaimSort, SortOrder
 
-SearchText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+SearchText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Storable
+]
 
 
 class ClaimQuery(Model):
@@ -110,6 +113,25 @@ class Problem(BaseModel):
     detail: str
     code: str | None = None
     claim: ClaimView | None = None
+
+
+class FieldError(BaseModel):
+    """One input that does not fit: where it is and why."""
+
+    loc: list[str | int] = Field(examples=[["body", "policy", "sum_insured"]])
+    msg: str = Field(examples=["Input should be greater than or equal to 0"])
+    type: str
+
+
+class Invalid(BaseModel):
+    """The request does not fit its schema: every field that does not, and why."""
+
+    detail: list[FieldError]
+
+
+class Unprocessable(RootModel[Invalid | Problem]):
+    """422: fields that do not fit (`detail` lists them), or a request that breaks a rule of
+    the claim, the query or the Idempotency-Key (`detail` says which)."""
 
 
 class Readiness(BaseModel):

@@ -1,4 +1,4 @@
-"""The `claimflow` command: up, api, worker, migrate, users, demo."""
+"""The `claimflow` command: up, api, worker, migrate, users, demo, reconcile."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import uvicorn
 
 from pathlib import Path
 
+from claimflow import reconcile as reconcile_cli
 from claimflow import users_cli
 from claimflow.bootstrap import admin_password
 from claimflow.logging import configure_logging
@@ -34,25 +35,13 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="default: CLAIMFLOW_ADMIN_PASSWORD, or the one `claimflow up` keeps in the data folder",
     )
-    rec = sub.add_parser(
-        "reconcile",
-        help="check that the read model matches the claim workflows exactly; --repair fixes it",
+    reconcile_cli.add_parser(sub)
+    bench_cmd = sub.add_parser(
+        "bench", help="benchmarks on embedded servers: throughput, baseline, scale (BENCHMARKS.md)"
     )
-    rec.add_argument("--repair", action="store_true", help="rewrite what differs from the workflows")
-    rec.add_argument(
-        "--since",
-        default=None,
-        help="only claims running or closed since this ISO 8601 time (UTC unless zoned)",
-    )
-    rec.add_argument(
-        "--task-queue", default=None, help="only claims on this task queue (default: all)"
-    )
-    rec.add_argument(
-        "--settle",
-        type=float,
-        default=2.0,
-        help="seconds to wait before looking again at a claim that differs (default 2)",
-    )
+    from bench.run import add_arguments as bench_arguments
+
+    bench_arguments(bench_cmd)
     args = parser.parse_args(argv)
 
     settings = get_settings()
@@ -77,16 +66,24 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "worker":
         from claimflow.runtime import run_worker
 
+        from worker import run_loop
+
         _require(settings.temporal_address, "TEMPORAL_ADDRESS")
-        asyncio.run(run_worker(settings))
+        run_loop(run_worker(settings), settings)
     elif args.command == "migrate":
         from store.migrate import migrate
 
         _require(settings.database_url, "DATABASE_URL")
         applied = asyncio.run(migrate(settings.database_url))  # type: ignore[arg-type]
         log.info("migrations_done", applied=applied)
+    elif args.command == "reconcile":
+        reconcile_cli.command(settings, args)
     elif args.command == "users":
         asyncio.run(users_cli.run(settings, args))
+    elif args.command == "bench":
+        from bench.run import run_from_args
+
+        run_from_args(args)
     elif args.command == "demo":
         from claimflow.demo import run_demo
 

@@ -44,7 +44,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import QueryRejectCondition
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain.models import ClaimProjection, ClaimView, Task, TimelineEntry
 from store import reconcile as rc
@@ -94,17 +94,22 @@ class ReconcileReport:
             f"differences: {len(self.differences)} in {len(self.differing)} claim(s)",
         ]
         lines += [f"  {kind}: {n}" for kind, n in self.by_kind().items()]
-        for d in self.differences:
-            lines.append(f"    {d}")
+        lines += _listed(self.differences)
         if repair:
             lines.append(f"repaired: {len(self.repaired)} claim(s)")
             for claim_id, error in sorted(self.repair_errors.items()):
                 lines.append(f"  repair failed for {claim_id}: {error}")
             lines.append(f"still different: {len(self.remaining)}")
             lines += [f"  {kind}: {n}" for kind, n in self.by_kind(self.remaining).items()]
-            for d in self.remaining:
-                lines.append(f"    {d}")
+            lines += _listed(self.remaining)
         return "\n".join(lines) + "\n"
+
+
+def _listed(diffs: list[rc.Difference], limit: int = 200) -> list[str]:
+    lines = [f"    {d}" for d in diffs[:limit]]
+    if len(diffs) > limit:
+        lines.append(f"    ... and {len(diffs) - limit} more")
+    return lines
 
 
 def list_query(since: datetime | None = None, task_queue: str | None = None) -> str:
@@ -129,7 +134,9 @@ class _History:
     timeline: dict[int, TimelineEntry]
 
 
-async def _read_history(client: Client, handle: WorkflowHandle[Any, Any], timeout: timedelta) -> _History:
+async def _read_history(
+    client: Client, handle: WorkflowHandle[Any, Any], timeout: timedelta
+) -> _History:
     """Every projection the workflow sent, replayed in order, and its result if completed."""
     history = await handle.fetch_history(rpc_timeout=timeout)
     converter = client.data_converter
@@ -185,7 +192,7 @@ async def truth_of(
             except WorkflowQueryRejectedError:
                 pass  # it closed since it was listed: its history tells
         h = await _read_history(client, handle, timeout)
-    except (RPCError, WorkflowQueryFailedError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, RPCError, WorkflowQueryFailedError) as exc:
         return rc.Difference(workflow_id, rc.TRUTH_UNAVAILABLE, f"{type(exc).__name__}: {exc}")
     if h.status == "running":
         # Closed in the listing, or its query rejected as not open, yet running now: ask again.
@@ -221,20 +228,23 @@ class Reconciler:
     async def check(
         self, claims: dict[str, bool]
     ) -> tuple[dict[str, rc.Truth], dict[str, list[rc.Difference]]]:
-        """claim id -> running? gives each claim's truth and its differences."""
-        ids = list(claims)
-        answers = await asyncio.gather(*(self._truth(c, claims[c]) for c in ids))
-        rows = await rc.load_rows(self.pool, ids)
+        """claim id -> running? gives each claim's truth and its differences (500 claims at a
+        time: truths asked `concurrency` at once, their rows read together)."""
         truths: dict[str, rc.Truth] = {}
         diffs: dict[str, list[rc.Difference]] = {}
-        for claim_id, answer in zip(ids, answers, strict=True):
-            if isinstance(answer, rc.Difference):
-                diffs[claim_id] = [answer]
-                continue
-            truths[claim_id] = answer
-            found = rc.compare(answer, rows[claim_id])
-            if found:
-                diffs[claim_id] = found
+        everyone = list(claims)
+        for start in range(0, len(everyone), 500):
+            ids = everyone[start : start + 500]
+            answers = await asyncio.gather(*(self._truth(c, claims[c]) for c in ids))
+            rows = await rc.load_rows(self.pool, ids)
+            for claim_id, answer in zip(ids, answers, strict=True):
+                if isinstance(answer, rc.Difference):
+                    diffs[claim_id] = [answer]
+                    continue
+                truths[claim_id] = answer
+                found = rc.compare(answer, rows[claim_id])
+                if found:
+                    diffs[claim_id] = found
         return truths, diffs
 
     async def repair(self, claim_id: str, truth: rc.Truth, diffs: list[rc.Difference]) -> None:
@@ -307,9 +317,10 @@ async def reconcile(
         truths.update(again_truths)
     if task_queue is None:
         for claim_id in await rc.open_claims_without_workflow(pool, set(claims), since):
-            diffs[claim_id] = [
-                rc.Difference(claim_id, rc.CLAIM_UNKNOWN, "an open claim row, no such workflow")
-            ]
+            if not await _workflow_exists(client, claim_id, timeout):  # not just listed late
+                diffs[claim_id] = [
+                    rc.Difference(claim_id, rc.CLAIM_UNKNOWN, "an open claim row, no workflow")
+                ]
     report.differences = [d for found in diffs.values() for d in found]
     if not repair:
         report.remaining = list(report.differences)
@@ -333,6 +344,16 @@ async def reconcile(
     report.remaining += [d for c, found in diffs.items() if c not in claims for d in found]
     report.repaired = sorted(c for c in diffs if c in claims and c not in after)
     return report
+
+
+async def _workflow_exists(client: Client, workflow_id: str, timeout: timedelta) -> bool:
+    try:
+        await client.get_workflow_handle(workflow_id).describe(rpc_timeout=timeout)
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
 
 
 def _is_running(wf: WorkflowExecution) -> bool:
@@ -361,6 +382,55 @@ async def run_reconcile(
         )
     finally:
         await pool.close()
+
+
+def add_parser(sub: Any) -> None:
+    """`claimflow reconcile [--repair] [--since ISO] [--task-queue Q] [--settle S]`."""
+    rec = sub.add_parser(
+        "reconcile",
+        help="check that the read model matches the claim workflows exactly; --repair fixes it",
+    )
+    rec.add_argument(
+        "--repair", action="store_true", help="rewrite what differs from the workflows"
+    )
+    rec.add_argument(
+        "--since",
+        default=None,
+        help="only claims running, or closed since this ISO 8601 time (UTC unless zoned)",
+    )
+    rec.add_argument(
+        "--task-queue", default=None, help="only claims on this task queue (default: all)"
+    )
+    rec.add_argument(
+        "--settle",
+        type=float,
+        default=2.0,
+        help="seconds to wait before looking again at a claim that differs (default 2)",
+    )
+
+
+def command(settings: Any, args: Any) -> None:
+    """Prints the summary; exits 1 while differences remain."""
+    import sys
+
+    for value, name in ((settings.temporal_address, "TEMPORAL_ADDRESS"),
+                        (settings.database_url, "DATABASE_URL")):  # fmt: skip
+        if not value:
+            raise SystemExit(f"{name} is not set")
+    report = asyncio.run(
+        run_reconcile(
+            settings.temporal_address,
+            settings.database_url,
+            repair=args.repair,
+            since=parse_since(args.since) if args.since else None,
+            task_queue=args.task_queue,
+            settle=args.settle,
+        )
+    )
+    sys.stdout.write(report.summary(args.repair))
+    sys.stdout.flush()
+    if report.exit_code:
+        raise SystemExit(report.exit_code)
 
 
 def parse_since(text: str) -> datetime:

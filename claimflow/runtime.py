@@ -70,6 +70,7 @@ async def serve_all(settings: Settings, temporal_address: str, dsn: str, banner:
     await migrate(dsn)
     pool = await create_pool(dsn, max_size=settings.database_pool_max)
     data = Path(settings.data_dir).resolve()
+    settings = settings.model_copy(update={"database_url": dsn})
     if settings.auth_secret is None:
         settings = settings.model_copy(update={"auth_secret": SecretStr(auth_secret(data))})
     if settings.payload_keys is None:
@@ -129,6 +130,7 @@ def up(settings: Settings) -> None:
             [
                 "",
                 "claimflow is up. Ctrl-C stops everything.",
+                f"  console       {api}/console/",
                 f"  API docs      {api}/docs",
                 f"  readiness     {api}/readyz",
                 f"  Temporal UI   {temporal.ui_url if temporal and temporal.ui_url else '(external)'}",

@@ -50,14 +50,20 @@ class Settings(BaseSettings):
     )
     database_pool_min: int = 1
     database_pool_max: int = 10
+    idempotency_pool_max: int = 5
+    """Connections for requests with an Idempotency-Key (each holds one while it runs)."""
 
     # Worker tuning (measured in BENCHMARKS.md). None keeps the Temporal SDK's default.
     worker_max_concurrent_workflow_tasks: int | None = None
     worker_max_concurrent_activities: int | None = None
-    worker_max_cached_workflows: int = 1000
-    """The sticky cache: workflows kept in memory between their tasks; others replay."""
+    worker_max_cached_workflows: int = 250
+    """The sticky cache: claims kept in memory between their tasks; others replay their
+    history when next needed. About 0.4 MB each (BENCHMARKS.md): the SDK's default of 1000
+    held ~360 MB more once 10,000 claims waited, with no gain in throughput."""
     worker_workflow_task_pollers: int | None = None
     worker_activity_task_pollers: int | None = None
+    worker_uvloop: bool = True
+    """Run `claimflow worker` on uvloop where it is installed (it is, with uvicorn[standard])."""
 
     # Embedded servers (used by `claimflow up` where no address/URL is given)
     data_dir: Path = Path(".data")
@@ -68,6 +74,8 @@ class Settings(BaseSettings):
     # HTTP API
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    """The largest request body the API reads; larger ones are refused with 413."""
 
     # Logging
     log_format: Literal["console", "json"] = "console"
@@ -93,6 +101,8 @@ class Settings(BaseSettings):
     # deployment shares it. `claimflow up` keeps one in the data folder when it is unset.
     auth_secret: SecretStr | None = None
     auth_token_ttl: timedelta = timedelta(hours=8)
+    progress_link_ttl: timedelta = timedelta(days=14)
+    """How long a policyholder's progress link works (signed with the auth secret)."""
 
     # Encryption of Temporal payloads: "id:base64key[,id:base64key...]" (32-byte AES keys);
     # the first encrypts, all decrypt (rotation). Every API and worker process shares them.

@@ -34,6 +34,7 @@ from domain.vocabulary import (
     OfflineNeed,
     Priority,
     Role,
+    Storable,
     TaskKind,
     TaskStatus,
     Text,
@@ -48,7 +49,7 @@ Ratio = Annotated[Decimal, Field(ge=0, le=1, max_digits=5, decimal_places=4)]
 class Policyholder(Model):
     name: Name
     city: Name
-    phone: Annotated[str, Field(max_length=32)] | None = None
+    phone: Annotated[str, Field(max_length=32), Storable] | None = None
     age: Annotated[int, Field(ge=0, le=130)] | None = None
     needs: list[OfflineNeed] = []
     """Why the user may need a field agent; none means the online path."""
@@ -56,7 +57,7 @@ class Policyholder(Model):
 
 
 class InsurancePolicy(Model):
-    policy_number: Annotated[str, Field(min_length=1, max_length=64)]
+    policy_number: Annotated[str, Field(min_length=1, max_length=64), Storable]
     insurer: Name
     product: Name | None = None
     sum_insured: Money
@@ -208,7 +209,7 @@ class ClockResume(Model):
 
 class NoteInput(Model):
     author: Name
-    text: Annotated[str, Field(min_length=1, max_length=4000)]
+    text: Annotated[str, Field(min_length=1, max_length=4000), Storable]
 
 
 class Note(NoteInput):

@@ -24,6 +24,7 @@ from domain.vocabulary import (
     Money,
     Name,
     ServicePath,
+    Storable,
     TaskKind,
     Text,
 )
@@ -149,7 +150,7 @@ class ClaimFiled(Model):
     """The consultant filed the insurer's claim form; the insurer's reference is recorded."""
 
     kind: Literal[TaskKind.FILE_CLAIM] = TaskKind.FILE_CLAIM
-    insurer_claim_reference: Annotated[str, Field(min_length=1, max_length=64)]
+    insurer_claim_reference: Annotated[str, Field(min_length=1, max_length=64), Storable]
     filed_on: date
     expenses: list[ExpenseItem] = []
     """The expenses claimed, so the expected payout can be computed and explained."""

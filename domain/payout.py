@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from domain.vocabulary import Model, Money
+from domain.vocabulary import Model, Money, Storable
 
 FEN = Decimal("0.01")
 """One fen: payouts are rounded to it, half up, as a cashier would."""
@@ -30,9 +30,9 @@ _PRECISION = 60
 class ExpenseItem(Model):
     """One line of the itemised expense list; an excluded line is not eligible, with the why."""
 
-    description: Annotated[str, Field(min_length=1, max_length=400)]
+    description: Annotated[str, Field(min_length=1, max_length=400), Storable]
     amount: Money
-    excluded_reason: Annotated[str, Field(min_length=1, max_length=400)] | None = None
+    excluded_reason: Annotated[str, Field(min_length=1, max_length=400), Storable] | None = None
 
     @property
     def excluded(self) -> bool:

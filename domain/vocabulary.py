@@ -8,7 +8,14 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
 
 
 def _aware(value: datetime) -> datetime:
@@ -17,7 +24,32 @@ def _aware(value: datetime) -> datetime:
     return value
 
 
-Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+def _storable(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters (\\u0000)")
+    return value
+
+
+Storable = AfterValidator(_storable)
+"""Text PostgreSQL can store: any character but NUL. Every text a person sends is checked
+with it (after its length): `Annotated[str, Field(max_length=...), Storable]`."""
+
+
+Money = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=14, decimal_places=2),
+    # What a client sends, exactly (pydantic would document any string): "95000.00" or 95000.
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^\d{1,12}(\.\d{1,2})?$"},
+                {"type": "number", "minimum": 0, "maximum": 999_999_999_999.99, "multipleOf": 0.01},
+            ],
+            "examples": ["95000.00"],
+        },
+        mode="validation",
+    ),
+]
 """Yuan, exact to the fen."""
 # China has had no daylight saving since 1991: a fixed +08:00 is exact, and unlike ZoneInfo
 # it is allowed inside the workflow sandbox.
@@ -29,8 +61,8 @@ AwareDatetime = Annotated[
     PlainSerializer(lambda v: v.astimezone(SHANGHAI).isoformat(), return_type=str, when_used="json"),
 ]
 """A timezone-aware instant, shown to people in Asia/Shanghai time."""
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-Text = Annotated[str, Field(max_length=4000)]
+Name = Annotated[str, Field(min_length=1, max_length=200), Storable]
+Text = Annotated[str, Field(max_length=4000), Storable]
 
 
 class Model(BaseModel):

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import asyncpg
 from pydantic import BaseModel, Field
 
+from domain.vocabulary import Name, Storable
+
 
 class FieldAgentInput(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    city: str = Field(min_length=1, max_length=200)
-    phone: str | None = Field(default=None, max_length=32)
+    name: Name
+    city: Name
+    phone: Annotated[str, Field(max_length=32), Storable] | None = None
     available: bool = True
 
 

@@ -30,6 +30,7 @@ class _System:
     async def __aenter__(self) -> httpx.AsyncClient:
         self.temporal.start()
         dsn = self.postgres.start()
+        self.settings = self.settings.model_copy(update={"database_url": dsn})
         await migrate(dsn)
         self.pool = await create_pool(dsn)
         client = await connect(self.settings, self.temporal.address)

@@ -82,7 +82,9 @@ OUTSIDE_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
 )
-ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# Every activity is a short database write or read: a worker that dies in the middle of one
+# holds the claim back only this long before another worker retries it.
+ACTIVITY_TIMEOUT = timedelta(seconds=10)
 
 SYSTEM = "system"
 

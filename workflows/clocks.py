@@ -124,6 +124,9 @@ class Clocks:
                 f"Task {task.kind.value} on claim {task.claim_id} is due at {task.due_at}.",
                 task,
             )
+            # Claims started before this change did not project here; their histories say so.
+            if workflow.patched("project-reminders"):
+                await self._project()
         elif key == "overdue":
             self._record(SYSTEM, "task_overdue", {"task_id": task.task_id, "due_at": str(task.due_at)})
             await self._project()

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from api.auth import Admin, CurrentUser, Principal, issue_token
 from api.deps import PoolDep, SettingsDep
 from api.schemas import Problem
-from domain.vocabulary import Role
+from domain.vocabulary import Name, Role, Storable
 from store import users
 
 router = APIRouter(tags=["auth"])
@@ -27,7 +27,9 @@ class Token(BaseModel):
     role: Role
 
 
-@router.post("/auth/token", response_model=Token, responses={401: {"model": Problem}})
+@router.post(
+    "/auth/token", response_model=Token, responses={401: {"model": Problem}, 503: {"model": Problem}}
+)
 async def sign_in(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], pool: PoolDep, settings: SettingsDep
 ) -> Token:
@@ -55,9 +57,9 @@ async def me(user: CurrentUser) -> Principal:
 
 
 class UserInput(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     role: Role
-    city: str | None = Field(default=None, max_length=200)
+    city: Annotated[str, Field(max_length=200), Storable] | None = None
     password: str = Field(min_length=10, max_length=200)
     active: bool = True
 

@@ -72,6 +72,11 @@ ACCESS: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/views/{view_id}"): OVERSEERS,
     ("DELETE", "/views/{view_id}"): OVERSEERS,
     ("GET", "/views/{view_id}/claims"): OVERSEERS,
+    ("GET", "/inbox"): EVERYONE,
+    # The policyholder's progress link: sent by the claim's consultant (or a manager), read by
+    # whoever holds it (signed and expiring instead of a sign-in, see test_progress).
+    ("POST", "/claims/{claim_id}/progress-link"): {"owner_consultant"} | OVERSEERS,
+    ("GET", "/progress/{token}"): PUBLIC,
 }
 
 
