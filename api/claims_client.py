@@ -17,7 +17,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import QueryRejectCondition, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.ids import claim_id_for, claim_id_of_task
@@ -173,9 +173,7 @@ class ClaimsClient:
 
 
 def _is_closed_workflow(exc: BaseException) -> bool:
-    from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError  # noqa: F401
-    from temporalio.exceptions import WorkflowAlreadyStartedError
-
+    """Update-with-start on a closed claim's id: the start is refused (ids are never reused)."""
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, WorkflowAlreadyStartedError):

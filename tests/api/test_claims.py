@@ -177,6 +177,24 @@ async def test_not_covered_closes_and_is_read_from_postgres(
     assert (await api.get("/claims/CLM-FFFFFFFFFFFFFFFF")).status_code == 404
 
 
+async def test_the_same_key_after_the_claim_closed_is_still_that_claim(
+    api: httpx.AsyncClient, pool: asyncpg.Pool
+):
+    key = f"rv-{uuid.uuid4()}"
+    claim = await open_claim(api, key)
+    r = await complete(api, claim["tasks"][0]["task_id"],
+                       {"kind": "triage", "liability": "not_covered", "explanation": "Excluded."})
+    assert r.json()["status"] == "closed"
+    # Within a day the key's stored answer is replayed (the claim as it opened) ...
+    replayed = await open_claim(api, key)
+    assert (replayed["claim_id"], replayed["status"]) == (claim["claim_id"], "open")
+    # ... and after that the claim's id is still never reused: the closed claim answers.
+    await pool.execute("DELETE FROM idempotency_keys")
+    again = await open_claim(api, key)
+    assert (again["claim_id"], again["status"]) == (claim["claim_id"], "closed")
+    assert await pool.fetchval("SELECT count(*) FROM claims") == 1
+
+
 async def test_need_more_information_reopens_triage(api: httpx.AsyncClient):
     claim = await open_claim(api)
     first = await open_task(api, claim["claim_id"], "triage")
