@@ -3,11 +3,9 @@ that both the claim list and saved views speak."""
 
 from __future__ import annotations
 
-from datetime import date
-from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, model_validator
+from pydantic import BaseModel, Field, RootModel, StringConstraints, model_validator
 
 from domain.models import ClaimView, Task, TimelineEntry
 from domain.vocabulary import (
@@ -19,7 +17,6 @@ from domain.vocabulary import (
     Model,
     Name,
     Storable,
-    TaskKind,
 )
 from store.read_model import ClaimFilter, ClaimSort, SortOrder
 
@@ -156,72 +153,3 @@ class SavedView(SavedViewInput):
 
 class SavedViews(BaseModel):
     items: list[SavedView]
-
-
-# --- figures for managers ---------------------------------------------------------------
-
-
-class _Figure(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-
-class StageCount(_Figure):
-    stage: ClaimStage
-    open_claims: int
-
-
-class CityCount(_Figure):
-    city: str
-    open_claims: int
-
-
-class CycleTime(_Figure):
-    """From a task's creation to its completion, for the tasks completed in the range."""
-
-    kind: TaskKind
-    completed: int
-    p50_seconds: float
-    p90_seconds: float
-
-
-class SlaAttainment(_Figure):
-    """Of the tasks with a due time completed in the range, the share completed by it."""
-
-    kind: TaskKind
-    completed: int
-    on_time: int
-    attainment: float
-
-
-class Payouts(_Figure):
-    """What insurers awarded on the claims closed in the range (yuan)."""
-
-    claims: int
-    amount: Decimal
-
-
-class DayFigures(_Figure):
-    """One day in Asia/Shanghai time."""
-
-    day: date
-    claims_opened: int
-    claims_closed: int
-    tasks_completed: int
-    amount_awarded: Decimal
-
-
-class Figures(_Figure):
-    """What a claims team lead watches: the current load and the range's throughput."""
-
-    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
-
-    range_from: AwareDatetime = Field(serialization_alias="from")
-    range_to: AwareDatetime = Field(serialization_alias="to")
-    open_by_stage: list[StageCount]
-    open_by_city: list[CityCount]
-    overdue_tasks: int
-    stalled_claims: int
-    cycle_times: list[CycleTime]
-    sla: list[SlaAttainment]
-    payouts: Payouts
-    days: list[DayFigures]

@@ -7,64 +7,73 @@ a per-day series. Days are Asia/Shanghai days, as the people working the claims 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import asyncpg
+from pydantic import BaseModel, ConfigDict, Field
 
-from domain.vocabulary import SHANGHAI
+from domain.vocabulary import SHANGHAI, AwareDatetime, ClaimStage, TaskKind
 
 DAY_ZONE = "Asia/Shanghai"
 
 
-@dataclass(frozen=True)
-class StageCount:
-    stage: str
+class _Figure(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class StageCount(_Figure):
+    stage: ClaimStage
     open_claims: int
 
 
-@dataclass(frozen=True)
-class CityCount:
+class CityCount(_Figure):
     city: str
     open_claims: int
 
 
-@dataclass(frozen=True)
-class CycleTime:
-    kind: str
+class CycleTime(_Figure):
+    """From a task's creation to its completion, for the tasks completed in the range."""
+
+    kind: TaskKind
     completed: int
     p50_seconds: float
     p90_seconds: float
 
 
-@dataclass(frozen=True)
-class SlaAttainment:
-    kind: str
+class SlaAttainment(_Figure):
+    """Of the tasks with a due time completed in the range, the share completed by it."""
+
+    kind: TaskKind
     completed: int
     on_time: int
     attainment: float
 
 
-@dataclass(frozen=True)
-class Payouts:
+class Payouts(_Figure):
+    """What insurers awarded on the claims closed in the range (yuan)."""
+
     claims: int
     amount: Decimal
 
 
-@dataclass(frozen=True)
-class DayFigures:
+class DayFigures(_Figure):
+    """One day in Asia/Shanghai time."""
+
     day: date
-    claims_opened: int = 0
-    claims_closed: int = 0
-    tasks_completed: int = 0
-    amount_awarded: Decimal = Decimal("0.00")
+    claims_opened: int
+    claims_closed: int
+    tasks_completed: int
+    amount_awarded: Decimal
 
 
-@dataclass(frozen=True)
-class Figures:
-    range_from: datetime
-    range_to: datetime
+class Figures(_Figure):
+    """What a claims team lead watches: the current load and the range's throughput."""
+
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
+    range_from: AwareDatetime = Field(serialization_alias="from")
+    range_to: AwareDatetime = Field(serialization_alias="to")
     open_by_stage: list[StageCount]
     open_by_city: list[CityCount]
     overdue_tasks: int
@@ -152,22 +161,38 @@ async def figures(pool: asyncpg.Pool, start: datetime, end: datetime) -> Figures
     days = []
     for d in shanghai_days(start, end):
         closed_n, awarded = closed_on.get(d, (0, Decimal("0.00")))
-        days.append(DayFigures(d, opened_on.get(d, 0), closed_n, completed_on.get(d, 0), awarded))
+        days.append(
+            DayFigures(
+                day=d,
+                claims_opened=opened_on.get(d, 0),
+                claims_closed=closed_n,
+                tasks_completed=completed_on.get(d, 0),
+                amount_awarded=awarded,
+            )
+        )
     return Figures(
         range_from=start,
         range_to=end,
-        open_by_stage=[StageCount(r["stage"], r["n"]) for r in by_stage],
-        open_by_city=[CityCount(r["city"], r["n"]) for r in by_city],
+        open_by_stage=[StageCount(stage=r["stage"], open_claims=r["n"]) for r in by_stage],
+        open_by_city=[CityCount(city=r["city"], open_claims=r["n"]) for r in by_city],
         overdue_tasks=overdue,
         stalled_claims=stalled,
-        cycle_times=[CycleTime(r["kind"], r["completed"], r["p50"], r["p90"]) for r in per_kind],
+        cycle_times=[
+            CycleTime(
+                kind=r["kind"], completed=r["completed"], p50_seconds=r["p50"], p90_seconds=r["p90"]
+            )
+            for r in per_kind
+        ],
         sla=[
             SlaAttainment(
-                r["kind"], r["with_deadline"], r["on_time"], r["on_time"] / r["with_deadline"]
+                kind=r["kind"],
+                completed=r["with_deadline"],
+                on_time=r["on_time"],
+                attainment=r["on_time"] / r["with_deadline"],
             )
             for r in per_kind
             if r["with_deadline"]
         ],
-        payouts=Payouts(payouts["n"], payouts["amount"]),
+        payouts=Payouts(claims=payouts["n"], amount=payouts["amount"]),
         days=days,
     )

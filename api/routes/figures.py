@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from api.auth import require_manager
 from api.deps import PoolDep
-from api.schemas import Figures, Problem
+from api.schemas import Problem
 from domain.vocabulary import AwareDatetime
 from store import figures as store_figures
+from store.figures import Figures
 
 router = APIRouter(prefix="/figures", tags=["figures"], dependencies=[Depends(require_manager)])
 
@@ -38,5 +39,4 @@ async def get_figures(
         raise HTTPException(status_code=422, detail="`from` must be before `to`")
     if end - start > LONGEST_RANGE:
         raise HTTPException(status_code=422, detail="the range is longer than 366 days")
-    result = await store_figures.figures(pool, start, end)
-    return Figures.model_validate(result, from_attributes=True)
+    return await store_figures.figures(pool, start, end)
