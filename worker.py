@@ -52,7 +52,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
 
 def run_loop(main: Coroutine[Any, Any, T], settings: Settings) -> T:
     """Run a worker process's event loop: uvloop where installed and not switched off
-    (measured: about a tenth less worker CPU per task completion, see BENCHMARKS.md)."""
+    (measured: about 8% less worker CPU per task completion, see BENCHMARKS.md)."""
     if settings.worker_uvloop:
         try:
             import uvloop

@@ -171,13 +171,6 @@ async def run(
         waiting_opened = time.monotonic()
         waiting_ids = await open_waiting(http, tag, waiting)
 
-        servers = deployment.servers
-        temporal = [p for p in [servers.temporal_process()] if p]
-        cpu_before = {p.name: p.cpu_seconds() for p in deployment.processes}
-        t_before, pg_before = cpu_of(temporal), cpu_of(servers.postgres_processes())
-        me = psutil.Process()
-        driver_before, machine_before = _own_cpu(me), _busy_cpu()
-        counts_before = spread_counts(http)
         recorders = {}
         if profile_dir is not None:
             profile_dir.mkdir(parents=True, exist_ok=True)
@@ -185,6 +178,13 @@ async def run(
                 recorders[p.name] = Recorder(p.pid, profile_dir / f"{deployment.name}-{p.name}.txt")
                 await recorders[p.name].start()
             await asyncio.sleep(1)  # py-spy attaches
+        servers = deployment.servers
+        temporal = [p for p in [servers.temporal_process()] if p]
+        cpu_before = {p.name: p.cpu_seconds() for p in deployment.processes}
+        t_before, pg_before = cpu_of(temporal), cpu_of(servers.postgres_processes())
+        me = psutil.Process()
+        driver_before, machine_before = _own_cpu(me), _busy_cpu()
+        counts_before = spread_counts(http)
 
         result = await drive(http, claims, concurrency, tag)
         profiles = {name: await r.stop() for name, r in recorders.items()}

@@ -29,7 +29,8 @@ COMPONENTS: list[tuple[str, tuple[str, ...]]] = [
     ("workflow code (workflows/, domain/)", ("workflows/", "domain/")),
     ("pydantic (validate, serialize)", ("pydantic/", "pydantic_core", "contrib/pydantic")),
     ("Temporal payload conversion", ("temporalio/converter",)),
-    ("Temporal SDK worker (activations, bridge)", ("temporalio/worker/", "temporalio/bridge/")),
+    ("Temporal SDK worker (activations, activities)", ("temporalio/worker/",)),
+    ("Temporal SDK core bridge (Rust calls, protobuf)", ("temporalio/bridge/",)),
     ("Temporal client (updates, queries)", ("temporalio/client", "temporalio/service")),
     ("asyncpg / store", ("asyncpg/", "store/")),
     ("JSON (stdlib)", ("json/",)),
@@ -121,6 +122,8 @@ def _short(frame: str) -> str:
     name, _, where = frame.partition(" (")
     where = where.rstrip(")").rsplit(":", 1)[0]
     parts = where.split("/")
+    if not name.strip():
+        return "(no Python frame: native code)"
     return f"{name} ({'/'.join(parts[-2:])})" if where else name
 
 
