@@ -285,12 +285,9 @@ class ClaimWorkflow(Clocks):
             await self._human(TaskKind.FILE_CLAIM, Role.CONSULTANT, self._view.opening.consultant)
         )
         self._view.filing = filed
-        o = self._view.opening
-        terms = payout_terms(o.policy, o.policyholder)
-        expected = compute_payout(terms, filed.expenses)
+        expected = compute_payout(self._payout_terms(), filed.expenses)
         self._view.payout.expected = expected
-        self._view.payout.explanation_zh = explain(expected, terms, language="zh")
-        self._view.payout.explanation_en = explain(expected, terms, language="en")
+        self._explain_expected_payout()
         self._record(
             SYSTEM,
             "expected_payout_computed",
@@ -390,6 +387,17 @@ class ClaimWorkflow(Clocks):
             response.claim_report or response.reason or "",
         )
 
+    def _payout_terms(self) -> Any:
+        o = self._view.opening
+        return payout_terms(o.policy, o.policyholder)
+
+    def _explain_expected_payout(self) -> None:
+        payout = self._view.payout
+        assert payout.expected is not None
+        terms = self._payout_terms()
+        payout.explanation_zh = explain(payout.expected, terms, language="zh")
+        payout.explanation_en = explain(payout.expected, terms, language="en")
+
     def _award(self, amount: Any) -> None:
         payout = self._view.payout
         old = payout.awarded
@@ -399,10 +407,7 @@ class ClaimWorkflow(Clocks):
             )
         payout.awarded = amount
         if payout.expected is not None:
-            o = self._view.opening
-            terms = payout_terms(o.policy, o.policyholder)
-            payout.explanation_zh = explain(payout.expected, terms, language="zh")
-            payout.explanation_en = explain(payout.expected, terms, language="en")
+            self._explain_expected_payout()  # an award explains afresh, never on an old one
             payout.reconciliation = reconcile(payout.expected, amount)
             if not payout.reconciliation.matches:
                 diff = format_yuan(abs(payout.reconciliation.difference))
