@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from domain.models import Task
 from domain.vocabulary import Role
+from store import access
 
 ALGORITHM = "HS256"
 OVERSEERS = frozenset({Role.MANAGER, Role.ADMIN})
@@ -126,6 +127,27 @@ async def check_claim_access(pool: asyncpg.Pool, user: Principal, claim_id: str)
     )
     if not mine:
         raise forbidden("not one of your claims")
+
+
+async def task_for(pool: asyncpg.Pool, user: Principal, task_id: str, *, to_act: bool) -> Task:
+    """The task, if the user may see it (or, with `to_act`, complete it): the task and the
+    user's standing on its claim come in one query, and the rules are those of
+    `check_claim_access` (seeing: his own task, or a task of a claim he works) and
+    `check_task_access` (acting: his own task, or an unassigned one of his role on a claim he
+    works). 404 for no such task."""
+    found = await access.task_for_actor(pool, task_id, user.user_id, user.role.value)
+    if found is None:
+        raise HTTPException(status_code=404, detail=f"no task {task_id}")
+    task = found.task
+    if user.oversees or task.assignee == user.user_id:
+        return task
+    if not found.claim_known:
+        raise HTTPException(status_code=404, detail=f"no claim {task.claim_id}")
+    if not found.works_claim:
+        raise forbidden("not one of your claims")
+    if to_act:
+        check_task_access(user, task)
+    return task
 
 
 def check_task_access(user: Principal, task: Task) -> None:

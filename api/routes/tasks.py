@@ -9,7 +9,7 @@ import structlog
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from api.auth import CurrentUser, Manager, check_acting_as, check_claim_access, check_task_access
+from api.auth import CurrentUser, Manager, check_acting_as, check_claim_access, task_for
 from api.claims_client import ClaimError
 from api.deps import ClaimsDep, PoolDep
 from api.errors import STATUS
@@ -99,12 +99,7 @@ async def bulk_reassign(change: BulkReassignment, claims: ClaimsDep, user: Manag
 
 
 async def _task(pool: PoolDep, task_id: str, user: CurrentUser) -> Task:
-    task = await read_model.get_task(pool, task_id)
-    if task is None:
-        raise HTTPException(status_code=404, detail=f"no task {task_id}")
-    if not user.oversees and task.assignee != user.user_id:
-        await check_claim_access(pool, user, task.claim_id)
-    return task
+    return await task_for(pool, user, task_id, to_act=False)
 
 
 @router.get("/{task_id}", response_model=Task, responses=_RESPONSES)
@@ -119,7 +114,7 @@ async def complete_task(
     """Complete a task; answers with the claim's state after the workflow has moved on."""
     with structlog.contextvars.bound_contextvars(task_id=task_id):
         if not user.oversees:
-            check_task_access(user, await _task(pool, task_id, user))
+            await task_for(pool, user, task_id, to_act=True)  # one query: task and owner
         check_acting_as(user, completion.completed_by)
         view = await claims.complete_task(task_id, completion)
         log.info("task_completed", claim_id=view.claim_id, stage=view.stage.value)
