@@ -41,6 +41,11 @@ class ClaimQuery(Model):
     claim_type: ClaimType | None = None
     overdue: bool | None = Field(None, description="Has an open task past its due time.")
     stalled: bool | None = Field(None, description="Flagged as stalled: no progress for days.")
+    broken: bool | None = Field(
+        None,
+        description="Its workflow stopped without closing the claim (failed, terminated, timed"
+        " out, canceled): `broken_workflow` says how and why; nothing can act on it.",
+    )
     created_from: AwareDatetime | None = None
     created_to: AwareDatetime | None = None
     updated_from: AwareDatetime | None = None
@@ -72,6 +77,7 @@ class ClaimQuery(Model):
             claim_type=self.claim_type.value if self.claim_type else None,
             overdue=self.overdue,
             stalled=self.stalled,
+            broken=self.broken,
             created_from=self.created_from,
             created_to=self.created_to,
             updated_from=self.updated_from,

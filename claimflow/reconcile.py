@@ -17,8 +17,13 @@ Repair (`--repair`):
 - a closed claim: the claim row, checklist, every task and every timeline entry are written
   from its history; task rows it never created and timeline entries beyond its last version
   are deleted.
-What it cannot repair, and reports: an open claim row with no workflow, a workflow that failed
-or was terminated, a workflow that does not answer (no worker on its queue), a nudge missing
+A claim whose workflow stopped without closing it (its latest run failed, was terminated,
+timed out or was canceled; `claimflow.health`) has no truth to write: it is listed under
+"workflows stopped" on every run, and is a difference (`workflow_not_completed`) until its row
+is marked so (`--repair` marks it, as the worker's health check does); a mark whose workflow
+runs again is a difference (`workflow_mark_stale`) that `--repair` removes.
+What it cannot repair, and reports: an open claim row with no workflow, a stopped workflow
+whose claim has no row, a workflow that does not answer (no worker on its queue), a nudge missing
 from the notifications outbox (the notify step writes the outbox, not the projection), and the
 content of a timeline entry that exists with other values (only missing ones are written).
 Closed workflows past the namespace's retention are not listed, so not checked.
@@ -46,8 +51,10 @@ from temporalio.client import (
 from temporalio.common import QueryRejectCondition
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.models import ClaimProjection, ClaimView, Task, TimelineEntry
+from claimflow.health import find_broken
+from domain.models import BrokenWorkflow, ClaimProjection, ClaimView, Task, TimelineEntry
 from store import reconcile as rc
+from store import workflow_health
 from workflows.claim import ClaimWorkflow
 
 log = structlog.get_logger(__name__)
@@ -68,6 +75,12 @@ class ReconcileReport:
     remaining: list[rc.Difference] = field(default_factory=list)
     """What still differs: after the repair, or everything found when not repairing."""
     repair_errors: dict[str, str] = field(default_factory=dict)
+    broken: dict[str, BrokenWorkflow] = field(default_factory=dict)
+    """Claims whose workflow stopped without closing them, and how (claimflow.health)."""
+    marked: list[str] = field(default_factory=list)
+    """Of those, the claims the repair marked in the read model."""
+    unmarked: list[str] = field(default_factory=list)
+    """Stale marks the repair removed (the claim's workflow runs again)."""
 
     @property
     def differing(self) -> set[str]:
@@ -95,7 +108,15 @@ class ReconcileReport:
         ]
         lines += [f"  {kind}: {n}" for kind, n in self.by_kind().items()]
         lines += _listed(self.differences)
+        lines.append(f"workflows stopped: {len(self.broken)}")
+        lines += [
+            f"    {claim_id} {b.status.value} at {b.at.isoformat()}: {b.reason or '-'}"
+            for claim_id, b in sorted(self.broken.items())
+        ]
         if repair:
+            lines.append(f"marked stopped: {len(self.marked)} claim(s)")
+            if self.unmarked:
+                lines.append(f"stale marks removed: {len(self.unmarked)} claim(s)")
             lines.append(f"repaired: {len(self.repaired)} claim(s)")
             for claim_id, error in sorted(self.repair_errors.items()):
                 lines.append(f"  repair failed for {claim_id}: {error}")
@@ -308,6 +329,14 @@ async def reconcile(
     report.running = sum(claims.values())
     report.closed = report.checked - report.running
 
+    # A stopped workflow's truth is how it stopped: its claim is checked for its mark only.
+    report.broken = await find_broken(
+        client, since=since, task_queue=task_queue, concurrency=concurrency, timeout=timeout
+    )
+    listed = set(claims)
+    claims = {c: running for c, running in claims.items() if c not in report.broken}
+    health = await _health_differences(pool, report.broken, listed, full=since is None)
+
     r = Reconciler(client, pool, concurrency=concurrency, timeout=timeout)
     truths, diffs = await r.check(claims)
     if diffs and settle > 0:
@@ -316,15 +345,25 @@ async def reconcile(
         again_truths, diffs = await r.check({c: claims[c] for c in diffs})
         truths.update(again_truths)
     if task_queue is None:
-        for claim_id in await rc.open_claims_without_workflow(pool, set(claims), since):
+        for claim_id in await rc.open_claims_without_workflow(pool, listed, since):
             if not await _workflow_exists(client, claim_id, timeout):  # not just listed late
                 diffs[claim_id] = [
                     rc.Difference(claim_id, rc.CLAIM_UNKNOWN, "an open claim row, no workflow")
                 ]
     report.differences = [d for found in diffs.values() for d in found]
+    report.differences += [d for found in health.values() for d in found]
     if not repair:
         report.remaining = list(report.differences)
         return report
+
+    for claim_id, found in health.items():
+        kinds = {d.kind for d in found}
+        if claim_id in report.broken and rc.WORKFLOW_NOT_COMPLETED in kinds:
+            if await workflow_health.mark(pool, claim_id, report.broken[claim_id]):
+                report.marked.append(claim_id)
+        elif rc.WORKFLOW_MARK_STALE in kinds and await workflow_health.clear(pool, claim_id):
+            report.unmarked.append(claim_id)
+    health_after = await _health_differences(pool, report.broken, listed, full=since is None)
 
     for claim_id, found in diffs.items():
         truth = truths.get(claim_id)
@@ -342,8 +381,41 @@ async def reconcile(
         _, after = await r.check({c: claims[c] for c in after})
     report.remaining = [d for found in after.values() for d in found]
     report.remaining += [d for c, found in diffs.items() if c not in claims for d in found]
-    report.repaired = sorted(c for c in diffs if c in claims and c not in after)
+    report.remaining += [d for found in health_after.values() for d in found]
+    report.repaired = sorted(
+        {c for c in diffs if c in claims and c not in after}
+        | {c for c in health if c not in health_after}
+    )
     return report
+
+
+async def _health_differences(
+    pool: asyncpg.Pool, broken: dict[str, BrokenWorkflow], listed: set[str], *, full: bool
+) -> dict[str, list[rc.Difference]]:
+    """Stopped workflows whose claim row is not marked so; with `full` (every claim was
+    listed), also marks on listed claims whose workflow has not stopped."""
+    marks = await workflow_health.marked(pool, None if full else list(broken))
+    rows = await workflow_health.existing(pool, list(broken))
+    out: dict[str, list[rc.Difference]] = {}
+    for claim_id, b in broken.items():
+        if claim_id not in rows:
+            detail = f"{b.message()}; no claim row to mark"
+        elif marks.get(claim_id) != b:
+            detail = f"{b.message()}; the read model does not mark it"
+        else:
+            continue
+        out[claim_id] = [rc.Difference(claim_id, rc.WORKFLOW_NOT_COMPLETED, detail)]
+    if full:
+        for claim_id, m in marks.items():
+            if claim_id in listed and claim_id not in broken:
+                out[claim_id] = [
+                    rc.Difference(
+                        claim_id,
+                        rc.WORKFLOW_MARK_STALE,
+                        f"marked {m.status.value}, but its workflow has not stopped",
+                    )
+                ]
+    return out
 
 
 async def _workflow_exists(client: Client, workflow_id: str, timeout: timedelta) -> bool:

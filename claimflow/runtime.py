@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from claimflow.bootstrap import auth_secret, ensure_admin, payload_keys
 from claimflow.embedded import EmbeddedPostgres, EmbeddedTemporal
+from claimflow.health import watching_workflow_health
 from claimflow.settings import Settings
 from claimflow.temporal import connect, ensure_search_attributes
 from store.db import create_pool
@@ -56,7 +57,9 @@ async def run_worker(settings: Settings) -> None:
             client, pool, settings.temporal_task_queue, notification_channel(settings),
             **worker_options(settings),
         )
-        async with worker:
+        async with worker, watching_workflow_health(
+            client, pool, settings.health_check_every, task_queue=settings.temporal_task_queue
+        ):
             log.info("worker_started", task_queue=settings.temporal_task_queue)
             await stop.wait()
     finally:
@@ -91,7 +94,9 @@ async def serve_all(settings: Settings, temporal_address: str, dsn: str, banner:
             client, pool, settings.temporal_task_queue, notification_channel(settings),
             **worker_options(settings),
         )
-        async with worker:
+        async with worker, watching_workflow_health(
+            client, pool, settings.health_check_every, task_queue=settings.temporal_task_queue
+        ):
             api = asyncio.create_task(server.serve())
             while not server.started and not api.done():
                 await asyncio.sleep(0.05)

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     worker_activity_task_pollers: int | None = None
     worker_uvloop: bool = True
     """Run `claimflow worker` on uvloop where it is installed (it is, with uvicorn[standard])."""
+    health_check_every: timedelta = timedelta(seconds=60)
+    """How often a worker process asks Temporal for claim workflows that failed, were
+    terminated or timed out, and marks their claims in the read model (claimflow/health.py);
+    zero turns it off."""
 
     # Embedded servers (used by `claimflow up` where no address/URL is given)
     data_dir: Path = Path(".data")

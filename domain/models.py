@@ -38,6 +38,7 @@ from domain.vocabulary import (
     TaskKind,
     TaskStatus,
     Text,
+    WorkflowStop,
 )
 
 Ratio = Annotated[Decimal, Field(ge=0, le=1, max_digits=5, decimal_places=4)]
@@ -274,6 +275,26 @@ class Payout(Model):
     explanation_en: str | None = None
 
 
+class BrokenWorkflow(Model):
+    """The claim's workflow stopped without closing the claim: nothing can act on it any
+    more. Written by the read model's health check (from Temporal), never by the workflow."""
+
+    status: WorkflowStop
+    reason: str = Field(description="The failure's type and first line, or why it was ended.")
+    at: AwareDatetime = Field(description="When the workflow stopped.")
+
+    def message(self) -> str:
+        """What an action on the claim answers, e.g. "the claim's workflow was terminated:
+        Workflow history size exceeds limit." """
+        verb = {
+            WorkflowStop.FAILED: "failed",
+            WorkflowStop.TERMINATED: "was terminated",
+            WorkflowStop.TIMED_OUT: "timed out",
+            WorkflowStop.CANCELED: "was canceled",
+        }[self.status]
+        return f"the claim's workflow {verb}" + (f": {self.reason}" if self.reason else "")
+
+
 class ClaimView(Model):
     """A claim's state as the people working it see it."""
 
@@ -305,6 +326,10 @@ class ClaimView(Model):
     updated_at: AwareDatetime
     closed_at: AwareDatetime | None = None
     version: int = 0
+    broken_workflow: BrokenWorkflow | None = None
+    """Set when the workflow stopped without closing the claim (failed, terminated, timed
+    out): the claim stays as it was last seen, and no action can change it. Only the read
+    model sets it; the workflow's own view never does."""
 
 
 class ClaimProjection(Model):

@@ -137,6 +137,15 @@ class ClaimStatus(StrEnum):
     CLOSED = "closed"
 
 
+class WorkflowStop(StrEnum):
+    """How a claim's workflow stopped without finishing its lifecycle."""
+
+    FAILED = "failed"
+    TERMINATED = "terminated"
+    TIMED_OUT = "timed_out"
+    CANCELED = "canceled"
+
+
 class Closure(StrEnum):
     PAID_AND_EXPLAINED = "paid_and_explained"
     DENIED_AND_EXPLAINED = "denied_and_explained"

@@ -17,6 +17,7 @@ import asyncpg
 
 from domain.checklist import ChecklistItem
 from domain.models import ClaimProjection, ClaimView, Task, TimelineEntry
+from store import workflow_health
 
 
 async def write_projection(pool: asyncpg.Pool, p: ClaimProjection) -> None:
@@ -172,6 +173,9 @@ class ClaimFilter:
     overdue: bool | None = None
     """True: the claim has an open task past its due time; False: it has none."""
     stalled: bool | None = None
+    broken: bool | None = None
+    """True: the claim's workflow stopped without closing it (failed, terminated, timed out,
+    canceled; store/workflow_health.py); False: it did not."""
     created_from: datetime | None = None
     """Ranges include their start and exclude their end."""
     created_to: datetime | None = None
@@ -261,6 +265,10 @@ def _conditions(f: ClaimFilter, args: list[Any]) -> list[str]:
         where.append("c.stalled" if f.stalled else "NOT c.stalled")
     if f.overdue is not None:
         where.append(_OVERDUE if f.overdue else f"NOT {_OVERDUE}")
+    if f.broken is not None:
+        where.append(
+            "c.workflow_status IS NOT NULL" if f.broken else "c.workflow_status IS NULL"
+        )
     if f.q is not None:
         pattern = param(f"%{_like_escape(f.q)}%")
         where.append(
@@ -272,6 +280,9 @@ def _conditions(f: ClaimFilter, args: list[Any]) -> list[str]:
 
 def _where_sql(where: list[str]) -> str:
     return " WHERE " + " AND ".join(where) if where else ""
+
+
+_MARK_COLUMNS = "c.workflow_status, c.workflow_failure, c.workflow_failed_at"
 
 
 def claims_page_query(f: ClaimFilter, *, limit: int, cursor: str | None) -> tuple[str, list[Any]]:
@@ -286,7 +297,8 @@ def claims_page_query(f: ClaimFilter, *, limit: int, cursor: str | None) -> tupl
         where.append(f"(c.{column}, c.claim_id) {after} (${len(args) - 1}, ${len(args)})")
     args.append(limit + 1)
     sql = (
-        f"SELECT c.claim_id, c.{column} AS sort_key, c.snapshot FROM claims c{_where_sql(where)}"
+        f"SELECT c.claim_id, c.{column} AS sort_key, c.snapshot, {_MARK_COLUMNS}"
+        f" FROM claims c{_where_sql(where)}"
         f" ORDER BY c.{column} {direction}, c.claim_id {direction} LIMIT ${len(args)}"
     )
     return sql, args
@@ -313,7 +325,7 @@ async def list_claims(
         total = await conn.fetchval(count_sql, *count_args)
     more = len(rows) > limit
     rows = rows[:limit]
-    items = [ClaimView.model_validate(r["snapshot"]) for r in rows]
+    items = [workflow_health.with_mark(ClaimView.model_validate(r["snapshot"]), r) for r in rows]
     next_cursor = (
         _encode_cursor(f.sort, f.order, rows[-1]["sort_key"], rows[-1]["claim_id"])
         if more

@@ -43,7 +43,10 @@ CLAIM_SNAPSHOT = "claim_snapshot"
 CLAIM_UNKNOWN = "claim_unknown"
 """An open claim row no workflow stands behind."""
 WORKFLOW_NOT_COMPLETED = "workflow_not_completed"
-"""The workflow failed, was terminated or timed out: its claim never closes properly."""
+"""The workflow failed, was terminated or timed out: its claim never closes properly (and
+its row is not marked so: store/workflow_health.py)."""
+WORKFLOW_MARK_STALE = "workflow_mark_stale"
+"""The row is marked as its workflow having stopped, but the workflow runs (again)."""
 TRUTH_UNAVAILABLE = "truth_unavailable"
 """The workflow did not answer (no worker on its task queue, Temporal unavailable)."""
 CHECKLIST_ITEM = "checklist_item"
@@ -62,10 +65,10 @@ NOTIFICATION_DUPLICATE = "notification_duplicate"
 
 KINDS = (
     CLAIM_MISSING, CLAIM_STAGE, CLAIM_STATUS, CLAIM_CLOSURE, CLAIM_VERSION, CLAIM_SNAPSHOT,
-    CLAIM_UNKNOWN, WORKFLOW_NOT_COMPLETED, TRUTH_UNAVAILABLE, CHECKLIST_ITEM, TASK_MISSING,
-    TASK_STATUS, TASK_LEFT_OPEN, TASK_ASSIGNEE, TASK_DUE_AT, TASK_FIELDS, TASK_UNKNOWN,
-    TIMELINE_GAP, TIMELINE_EXTRA, TIMELINE_DUPLICATE, NOTIFICATION_MISSING,
-    NOTIFICATION_DUPLICATE,
+    CLAIM_UNKNOWN, WORKFLOW_NOT_COMPLETED, WORKFLOW_MARK_STALE, TRUTH_UNAVAILABLE,
+    CHECKLIST_ITEM, TASK_MISSING, TASK_STATUS, TASK_LEFT_OPEN, TASK_ASSIGNEE, TASK_DUE_AT,
+    TASK_FIELDS, TASK_UNKNOWN, TIMELINE_GAP, TIMELINE_EXTRA, TIMELINE_DUPLICATE,
+    NOTIFICATION_MISSING, NOTIFICATION_DUPLICATE,
 )  # fmt: skip
 
 UNREPAIRABLE = frozenset(
