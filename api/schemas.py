@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, RootModel, StringConstraints, model_validator
 
+from domain.limits import MAX_CURSOR, MAX_PAGE, MAX_SEARCH
 from domain.models import ClaimView, Task, TimelineEntry
 from domain.vocabulary import (
     AwareDatetime,
@@ -21,7 +22,7 @@ from domain.vocabulary import (
 from store.read_model import ClaimFilter, ClaimSort, SortOrder
 
 SearchText = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Storable
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_SEARCH), Storable
 ]
 
 
@@ -89,8 +90,10 @@ class ClaimQuery(Model):
 
 
 class PageParams(Model):
-    limit: int = Field(50, ge=1, le=200)
-    cursor: str | None = Field(None, description="`next_cursor` of the previous page.")
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+    cursor: str | None = Field(
+        None, max_length=MAX_CURSOR, description="`next_cursor` of the previous page."
+    )
 
 
 class ClaimListQuery(PageParams, ClaimQuery):

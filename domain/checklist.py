@@ -14,9 +14,10 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, model_validator
 
+from domain.limits import MAX_CODE
 from domain.vocabulary import ClaimType, Model, Text
 
-Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+Code = Annotated[str, Field(min_length=1, max_length=MAX_CODE, pattern=r"^[a-z][a-z0-9_]*$")]
 
 
 class ChecklistItemSpec(Model):

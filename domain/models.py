@@ -8,9 +8,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, WithJsonSchema, model_validator
 
 from domain.checklist import ChecklistItem
+from domain.limits import MAX_AGE, MAX_NEEDS, MAX_NOTE_CHARS
 from domain.outcomes import (
     ClaimFiled,
     DisputeResolved,
@@ -27,12 +28,15 @@ from domain.vocabulary import (
     ClaimStatus,
     ClaimType,
     Closure,
+    Deduplicated,
     DiscoverySource,
     Model,
     Money,
     Name,
     OfflineNeed,
+    Phone,
     Priority,
+    Reference,
     Role,
     Storable,
     TaskKind,
@@ -41,7 +45,21 @@ from domain.vocabulary import (
     WorkflowStop,
 )
 
-Ratio = Annotated[Decimal, Field(ge=0, le=1, max_digits=5, decimal_places=4)]
+Ratio = Annotated[
+    Decimal,
+    Field(ge=0, le=1, max_digits=5, decimal_places=4),
+    # What a client sends, exactly: "0.6" or 0.6, from 0 to 1 with at most four decimals.
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^(0(\.\d{1,4})?|1(\.0{1,4})?)$", "maxLength": 6},
+                {"type": "number", "minimum": 0, "maximum": 1},
+            ],
+            "examples": ["0.6"],
+        },
+        mode="validation",
+    ),
+]
 
 
 # --- discovery --------------------------------------------------------------------------
@@ -50,15 +68,16 @@ Ratio = Annotated[Decimal, Field(ge=0, le=1, max_digits=5, decimal_places=4)]
 class Policyholder(Model):
     name: Name
     city: Name
-    phone: Annotated[str, Field(max_length=32), Storable] | None = None
-    age: Annotated[int, Field(ge=0, le=130)] | None = None
-    needs: list[OfflineNeed] = []
-    """Why the user may need a field agent; none means the online path."""
+    phone: Phone | None = None
+    age: Annotated[int, Field(ge=0, le=MAX_AGE)] | None = None
+    needs: Annotated[list[OfflineNeed], Field(max_length=MAX_NEEDS), Deduplicated] = []
+    """Why the user may need a field agent; none means the online path. Each need once
+    (repeats are dropped)."""
     has_social_security: bool = False
 
 
 class InsurancePolicy(Model):
-    policy_number: Annotated[str, Field(min_length=1, max_length=64), Storable]
+    policy_number: Reference
     insurer: Name
     product: Name | None = None
     sum_insured: Money
@@ -210,7 +229,7 @@ class ClockResume(Model):
 
 class NoteInput(Model):
     author: Name
-    text: Annotated[str, Field(min_length=1, max_length=4000), Storable]
+    text: Annotated[str, Field(min_length=1, max_length=MAX_NOTE_CHARS), Storable]
 
 
 class Note(NoteInput):

@@ -13,21 +13,33 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from domain.checklist import ChecklistItemStatus, Code
+from domain.limits import (
+    MAX_ASSIST_SERVICES,
+    MAX_CHECKLIST_UPDATES,
+    MAX_CODES,
+    MAX_EXPENSE_LINES,
+    MAX_HOSPITAL_TRIPS_PER_REQUEST,
+)
 from domain.payout import ExpenseItem
 from domain.vocabulary import (
     AssistService,
     AwareDatetime,
+    Deduplicated,
     DisputeResolution,
+    DocumentText,
     InsurerDecision,
     Liability,
     Model,
     Money,
     Name,
+    Reference,
     ServicePath,
-    Storable,
     TaskKind,
     Text,
 )
+
+Codes = Annotated[list[Code], Field(max_length=MAX_CODES)]
+"""Document codes, e.g. those printed at a hospital or asked for by the insurer."""
 
 
 class TriageDecision(Model):
@@ -38,7 +50,10 @@ class TriageDecision(Model):
     path: ServicePath | None = None
     meets_pre_audit: bool = False
     """The consultant's judgment that the case meets the insurer's pre-audit standard."""
-    assist_services: list[AssistService] = []
+    assist_services: Annotated[
+        list[AssistService], Field(max_length=MAX_ASSIST_SERVICES), Deduplicated
+    ] = []
+    """Each service once (repeats are dropped)."""
     explanation: Text = ""
 
     @model_validator(mode="after")
@@ -83,8 +98,8 @@ class ChecklistUpdate(Model):
 
     code: Code
     status: ChecklistItemStatus
-    rejection_reason: Text | None = None
-    note: Text | None = None
+    rejection_reason: DocumentText | None = None
+    note: DocumentText | None = None
 
     @model_validator(mode="after")
     def _reason_iff_rejected(self) -> ChecklistUpdate:
@@ -99,14 +114,18 @@ class ChecklistUpdate(Model):
 class HospitalTrip(Model):
     hospital: Name
     on: date
-    printed: list[Code] = []
+    printed: Codes = []
+
+
+ChecklistUpdates = Annotated[list[ChecklistUpdate], Field(max_length=MAX_CHECKLIST_UPDATES)]
+HospitalTrips = Annotated[list[HospitalTrip], Field(max_length=MAX_HOSPITAL_TRIPS_PER_REQUEST)]
 
 
 class ChecklistProgress(Model):
     """Progress recorded during gathering, without submitting the set yet."""
 
-    items: list[ChecklistUpdate] = []
-    hospital_trips: list[HospitalTrip] = []
+    items: ChecklistUpdates = []
+    hospital_trips: HospitalTrips = []
     recorded_by: Name
 
 
@@ -114,8 +133,8 @@ class DocumentsSubmitted(Model):
     """The agent (or consultant, online) submits the set for verification."""
 
     kind: Literal[TaskKind.GATHER_DOCUMENTS] = TaskKind.GATHER_DOCUMENTS
-    items: list[ChecklistUpdate] = []
-    hospital_trips: list[HospitalTrip] = []
+    items: ChecklistUpdates = []
+    hospital_trips: HospitalTrips = []
     note: Text = ""
 
 
@@ -124,7 +143,7 @@ class DocumentsVerified(Model):
 
     kind: Literal[TaskKind.VERIFY_DOCUMENTS] = TaskKind.VERIFY_DOCUMENTS
     complete: bool
-    sent_back: list[ChecklistUpdate] = []
+    sent_back: ChecklistUpdates = []
     note: Text = ""
 
     @model_validator(mode="after")
@@ -150,9 +169,9 @@ class ClaimFiled(Model):
     """The consultant filed the insurer's claim form; the insurer's reference is recorded."""
 
     kind: Literal[TaskKind.FILE_CLAIM] = TaskKind.FILE_CLAIM
-    insurer_claim_reference: Annotated[str, Field(min_length=1, max_length=64), Storable]
+    insurer_claim_reference: Reference
     filed_on: date
-    expenses: list[ExpenseItem] = []
+    expenses: Annotated[list[ExpenseItem], Field(max_length=MAX_EXPENSE_LINES)] = []
     """The expenses claimed, so the expected payout can be computed and explained."""
 
 
@@ -168,7 +187,7 @@ class InsurerResponse(Model):
 
     kind: Literal[TaskKind.RECORD_INSURER_RESPONSE] = TaskKind.RECORD_INSURER_RESPONSE
     decision: InsurerDecision
-    requested_documents: list[Code] = []
+    requested_documents: Codes = []
     amount: Money | None = None
     claim_report: Text | None = None
     reason: Text | None = None

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from domain.limits import MAX_EXPENSE_TEXT
 from domain.vocabulary import Model, Money, Storable
 
 FEN = Decimal("0.01")
@@ -27,12 +28,15 @@ _PRECISION = 60
 """Decimal digits for intermediate products, so (expenses - deductible) x ratio is exact."""
 
 
+ExpenseText = Annotated[str, Field(min_length=1, max_length=MAX_EXPENSE_TEXT), Storable]
+
+
 class ExpenseItem(Model):
     """One line of the itemised expense list; an excluded line is not eligible, with the why."""
 
-    description: Annotated[str, Field(min_length=1, max_length=400), Storable]
+    description: ExpenseText
     amount: Money
-    excluded_reason: Annotated[str, Field(min_length=1, max_length=400), Storable] | None = None
+    excluded_reason: ExpenseText | None = None
 
     @property
     def excluded(self) -> bool:

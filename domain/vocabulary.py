@@ -17,6 +17,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from domain.limits import MAX_DOCUMENT_TEXT, MAX_NAME, MAX_PHONE, MAX_REFERENCE, MAX_TEXT
+
 
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None:
@@ -42,7 +44,7 @@ Money = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "pattern": r"^\d{1,12}(\.\d{1,2})?$"},
+                {"type": "string", "pattern": r"^\d{1,12}(\.\d{1,2})?$", "maxLength": 15},
                 {"type": "number", "minimum": 0, "maximum": 999_999_999_999.99, "multipleOf": 0.01},
             ],
             "examples": ["95000.00"],
@@ -61,8 +63,21 @@ AwareDatetime = Annotated[
     PlainSerializer(lambda v: v.astimezone(SHANGHAI).isoformat(), return_type=str, when_used="json"),
 ]
 """A timezone-aware instant, shown to people in Asia/Shanghai time."""
-Name = Annotated[str, Field(min_length=1, max_length=200), Storable]
-Text = Annotated[str, Field(max_length=4000), Storable]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), Storable]
+Text = Annotated[str, Field(max_length=MAX_TEXT), Storable]
+DocumentText = Annotated[str, Field(max_length=MAX_DOCUMENT_TEXT), Storable]
+"""What is said of one document: why it was rejected, a note on it."""
+Reference = Annotated[str, Field(min_length=1, max_length=MAX_REFERENCE), Storable]
+"""A policy number, an insurer's claim reference."""
+Phone = Annotated[str, Field(max_length=MAX_PHONE), Storable]
+
+
+def _deduplicated(values: list) -> list:  # type: ignore[type-arg]
+    return list(dict.fromkeys(values))
+
+
+Deduplicated = AfterValidator(_deduplicated)
+"""A list of enum values where each counts once: repeats are dropped, the order is kept."""
 
 
 class Model(BaseModel):

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import asyncpg
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from domain.vocabulary import Name, Storable
+from domain.vocabulary import Name, Phone
 
 
 class FieldAgentInput(BaseModel):
     name: Name
     city: Name
-    phone: Annotated[str, Field(max_length=32), Storable] | None = None
+    phone: Phone | None = None
     available: bool = True
 
 

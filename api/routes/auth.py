@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from api.auth import Admin, CurrentUser, Principal, issue_token
 from api.deps import PoolDep, SettingsDep
 from api.schemas import Problem
+from domain.limits import MAX_NAME
 from domain.vocabulary import Name, Role, Storable
 from store import users
 
@@ -59,7 +60,7 @@ async def me(user: CurrentUser) -> Principal:
 class UserInput(BaseModel):
     name: Name
     role: Role
-    city: Annotated[str, Field(max_length=200), Storable] | None = None
+    city: Annotated[str, Field(max_length=MAX_NAME), Storable] | None = None
     password: str = Field(min_length=10, max_length=200)
     active: bool = True
 

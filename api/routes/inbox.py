@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from api.auth import CurrentUser, forbidden
 from api.deps import PoolDep
 from api.schemas import Problem
+from domain.limits import MAX_PAGE
 from domain.models import Task
 from domain.vocabulary import AwareDatetime, ClaimStage, ClaimType, Role
 from store import inbox as store_inbox
@@ -38,7 +39,7 @@ async def my_inbox(
     pool: PoolDep,
     user: CurrentUser,
     assignee: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Inbox:
     """The signed-in person's open tasks, soonest due first; a manager's include the

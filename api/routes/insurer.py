@@ -14,12 +14,13 @@ import time
 import structlog
 from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from api.deps import ClaimsDep, PoolDep, SettingsDep
 from api.schemas import Problem
 from domain.checklist import DOCUMENTS
 from domain.outcomes import InsurerResponse
+from domain.vocabulary import Reference
 from store import read_model, receipts
 
 router = APIRouter(prefix="/insurer", tags=["insurer"])
@@ -29,7 +30,7 @@ TOLERANCE_SECONDS = 300
 
 
 class InsurerMessage(BaseModel):
-    insurer_claim_reference: str = Field(min_length=1, max_length=64)
+    insurer_claim_reference: Reference
     response: InsurerResponse
 
 

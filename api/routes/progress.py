@@ -22,6 +22,7 @@ from api.progress import (
     read_token,
 )
 from api.schemas import Problem
+from domain.limits import MAX_LINK_DAYS
 from domain.vocabulary import AwareDatetime, Role
 from store import agents
 
@@ -33,7 +34,7 @@ CONSOLE_PROGRESS = "console/#/progress/"
 
 class ProgressLinkRequest(BaseModel):
     valid_days: int | None = Field(
-        None, ge=1, le=90, description="How long the link works; the configured default if unset."
+        None, ge=1, le=MAX_LINK_DAYS, description="How long the link works; the configured default if unset."
     )
 
 

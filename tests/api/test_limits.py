@@ -7,16 +7,18 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import httpx
 import pytest
+from pydantic import BaseModel, Field
 from temporalio.client import Client
 
 from api.app import create_app
 from api.claims_client import ClaimsClient
 from claimflow.settings import Settings
+from domain import limits
 from tests.support.claims import bearer, open_claim, open_task, wang_opening
 from tests.support.server import served
 
@@ -302,3 +304,207 @@ async def test_a_refusal_echoing_nul_does_not_use_up_the_key(api: httpx.AsyncCli
     claim = await open_claim(api, key=key)
     assert claim["opening"]["opened_by"] == "return-visit/li"
     assert await pool.fetchval("SELECT count(*) FROM claims") == 1
+
+
+# --- the history budget: every input bounded, visible in OpenAPI -------------------------
+
+
+KNOWN_GAPS = {
+    # api/routes/tasks.py is being rewritten: its ids should become `list[TaskId]` with
+    # `domain.limits.MAX_TASK_IDS` (the 500 it has) and a bounded id. Remove this line then.
+    "BulkReassignment.task_ids[]: string without maxLength",
+}
+"""Unbounded inputs known and owned elsewhere. The test fails when one is fixed (remove it
+here) as well as when a new one appears."""
+
+NOT_A_CLAIM_INPUT = ("/codec/",)
+"""The operator's codec endpoint relays Temporal payloads verbatim (bounded by the body
+limit); it is not an input of a claim."""
+
+
+def unbounded(schema: dict[str, Any], components: dict[str, Any], where: str) -> list[str]:
+    """Every list without maxItems, text without maxLength, number without minimum and
+    maximum, and open object without maxProperties, in a schema and what it refers to."""
+    found: list[str] = []
+    seen: set[str] = set()
+
+    def walk(node: Any, at: str) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item, at)
+            return
+        if not isinstance(node, dict):
+            return
+        if "$ref" in node:
+            name = node["$ref"].rsplit("/", 1)[1]
+            if name not in seen:
+                seen.add(name)
+                walk(components[name], name.removesuffix("-Input"))
+            return
+        kind = node.get("type")
+        if kind == "array" and "maxItems" not in node:
+            found.append(f"{at}: array without maxItems")
+        if kind == "string" and not {"maxLength", "enum", "const"} & node.keys():
+            if node.get("format") not in ("date", "date-time"):
+                found.append(f"{at}: string without maxLength")
+        if kind in ("integer", "number") and not {"minimum", "maximum"} <= node.keys():
+            if "enum" not in node and "const" not in node:
+                found.append(f"{at}: {kind} without minimum and maximum")
+        extra = node.get("additionalProperties", False)
+        if kind == "object" and extra is not False and "maxProperties" not in node:
+            found.append(f"{at}: object without maxProperties")
+        for name, prop in node.get("properties", {}).items():
+            walk(prop, f"{at}.{name}")
+        walk(node.get("items"), f"{at}[]")
+        walk(extra, f"{at}{{}}")
+        for key in ("anyOf", "oneOf", "allOf"):
+            walk(node.get(key), at)
+
+    walk(schema, where)
+    return found
+
+
+def request_bodies(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    bodies = []
+    for path, operations in spec["paths"].items():
+        if path.startswith(NOT_A_CLAIM_INPUT):
+            continue
+        for method, operation in operations.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" in content:
+                bodies.append((f"{method.upper()} {path}", content["application/json"]["schema"]))
+    return bodies
+
+
+def test_openapi_bounds_every_list_text_and_number_of_a_request():
+    """The served schema: every JSON request body, walked through every component it uses."""
+    spec = create_app(Settings()).openapi()
+    components = spec["components"]["schemas"]
+    bodies = request_bodies(spec)
+    assert {
+        "POST /claims",
+        "POST /tasks/{task_id}/complete",
+        "POST /claims/{claim_id}/checklist",
+    } <= {op for op, _ in bodies}
+    gaps = {gap for op, schema in bodies for gap in unbounded(schema, components, op)}
+    assert gaps == KNOWN_GAPS
+
+
+def test_openapi_shows_the_limits_of_domain_limits():
+    components = create_app(Settings()).openapi()["components"]["schemas"]
+
+    def prop(model: str, name: str) -> dict[str, Any]:
+        schema = components.get(f"{model}-Input", components.get(model))
+        assert schema is not None, model
+        return schema["properties"][name]
+
+    assert prop("Policyholder", "needs")["maxItems"] == limits.MAX_NEEDS
+    assert prop("TriageDecision", "assist_services")["maxItems"] == limits.MAX_ASSIST_SERVICES
+    assert prop("ClaimFiled", "expenses")["maxItems"] == limits.MAX_EXPENSE_LINES
+    assert prop("ChecklistProgress", "items")["maxItems"] == limits.MAX_CHECKLIST_UPDATES
+    assert prop("DocumentsSubmitted", "hospital_trips")["maxItems"] == (
+        limits.MAX_HOSPITAL_TRIPS_PER_REQUEST
+    )
+    assert prop("HospitalTrip", "printed")["maxItems"] == limits.MAX_CODES
+    assert prop("InsurerResponse", "requested_documents")["maxItems"] == limits.MAX_CODES
+    assert prop("NoteInput", "text")["maxLength"] == limits.MAX_NOTE_CHARS
+    assert prop("ExpenseItem", "description")["maxLength"] == limits.MAX_EXPENSE_TEXT
+
+
+def test_the_walk_finds_what_is_unbounded():
+    """The check above can fail: a model with an unbounded list, text, number and dict."""
+
+    class Loose(BaseModel):
+        lines: list[Annotated[str, Field(max_length=5)]]
+        text: str
+        count: int
+        extra: dict[str, Annotated[str, Field(max_length=5)]]
+
+    schema = Loose.model_json_schema()
+    assert sorted(unbounded(schema, {}, "Loose")) == [
+        "Loose.count: integer without minimum and maximum",
+        "Loose.extra: object without maxProperties",
+        "Loose.lines: array without maxItems",
+        "Loose.text: string without maxLength",
+    ]
+
+
+async def test_an_over_limit_list_is_422_naming_the_field_and_changes_nothing(
+    api: httpx.AsyncClient, pool: asyncpg.Pool
+):
+    # Opening: one need too many; nothing is opened.
+    holder = {"name": "Mr. Wang", "city": "Beijing", "needs": ["elderly"] * (limits.MAX_NEEDS + 1)}
+    r = await api.post("/claims", json=wang_opening(policyholder=holder))
+    says(r, ("body", "policyholder", "needs"), f"at most {limits.MAX_NEEDS} items")
+    assert await pool.fetchval("SELECT count(*) FROM claims") == 0
+    # Repeated needs count once.
+    holder["needs"] = ["elderly", "cannot_collect_documents", "elderly"]
+    claim = await open_claim(api, policyholder=holder)
+    assert claim["opening"]["policyholder"]["needs"] == ["elderly", "cannot_collect_documents"]
+    claim_id = claim["claim_id"]
+
+    async def state() -> tuple[Any, ...]:
+        view = (await api.get(f"/claims/{claim_id}")).json()
+        timeline = (await api.get(f"/claims/{claim_id}/timeline")).json()["entries"]
+        return view["version"], view["checklist"], view["tasks"], len(timeline)
+
+    before = await state()
+    task = await open_task(api, claim_id, "triage")
+    complete_url = f"/tasks/{task['task_id']}/complete"
+    filing = {
+        "kind": "file_claim",
+        "insurer_claim_reference": "EL-2026-001",
+        "filed_on": "2026-03-01",
+        "expenses": [{"description": "Stay", "amount": "1.00"}] * (limits.MAX_EXPENSE_LINES + 1),
+    }
+    r = await api.post(complete_url, json={"completed_by": "xiao.gao", "outcome": filing})
+    says(
+        r,
+        ("body", "outcome", "file_claim", "expenses"),
+        f"List should have at most {limits.MAX_EXPENSE_LINES} items",
+    )
+    triage = {
+        "kind": "triage",
+        "liability": "covered",
+        "path": "online",
+        "assist_services": ["risk_review"] * (limits.MAX_ASSIST_SERVICES + 1),
+    }
+    r = await api.post(complete_url, json={"completed_by": "xiao.gao", "outcome": triage})
+    says(
+        r,
+        ("body", "outcome", "triage", "assist_services"),
+        f"at most {limits.MAX_ASSIST_SERVICES} items",
+    )
+    supplemental = {
+        "kind": "record_insurer_response",
+        "decision": "supplemental_documents_requested",
+        "requested_documents": ["invoice"] * (limits.MAX_CODES + 1),
+    }
+    r = await api.post(complete_url, json={"completed_by": "xiao.gao", "outcome": supplemental})
+    says(
+        r,
+        ("body", "outcome", "record_insurer_response", "requested_documents"),
+        f"at most {limits.MAX_CODES} items",
+    )
+    checklist = f"/claims/{claim_id}/checklist"
+    items = [
+        {"code": f"doc_{i}", "status": "missing"} for i in range(limits.MAX_CHECKLIST_UPDATES + 1)
+    ]
+    r = await api.post(checklist, json={"recorded_by": "admin", "items": items})
+    says(r, ("body", "items"), f"at most {limits.MAX_CHECKLIST_UPDATES} items")
+    trip = {"hospital": "Beijing Jishuitan Hospital", "on": "2026-01-05"}
+    trips = [trip] * (limits.MAX_HOSPITAL_TRIPS_PER_REQUEST + 1)
+    r = await api.post(checklist, json={"recorded_by": "admin", "hospital_trips": trips})
+    says(r, ("body", "hospital_trips"), f"at most {limits.MAX_HOSPITAL_TRIPS_PER_REQUEST} items")
+    printed = [{**trip, "printed": ["invoice"] * (limits.MAX_CODES + 1)}]
+    r = await api.post(checklist, json={"recorded_by": "admin", "hospital_trips": printed})
+    says(r, ("body", "hospital_trips", 0, "printed"), f"at most {limits.MAX_CODES} items")
+    note = {"author": "admin", "text": "注" * (limits.MAX_NOTE_CHARS + 1)}
+    r = await api.post(f"/claims/{claim_id}/notes", json=note)
+    says(r, ("body", "text"), f"at most {limits.MAX_NOTE_CHARS} characters")
+    # Nothing happened: same version, checklist, open tasks and timeline.
+    assert await state() == before
+    # At the limit, a note is taken.
+    note["text"] = "注" * limits.MAX_NOTE_CHARS
+    r = await api.post(f"/claims/{claim_id}/notes", json=note)
+    assert r.status_code == 200, r.text
