@@ -26,7 +26,7 @@ from domain.checklist import checklist_for
 from domain.models import ClaimOpening, ClaimView
 from domain.vocabulary import ClaimStage, ClaimStatus, ClaimType, Closure, DiscoverySource
 from store import figures as store_figures
-from store import read_model
+from store import claim_list, read_model
 from store.db import create_pool
 from store.migrate import migrate
 
@@ -239,22 +239,22 @@ Query = Callable[[Any, random.Random], Awaitable[Any]]
 
 
 def queries(now: datetime, claims: int) -> dict[str, Query]:
-    F = read_model.ClaimFilter
+    F = claim_list.ClaimQuery
 
     def page(f: Callable[[random.Random], Any], limit: int = 50) -> Query:
-        return lambda pool, r: read_model.list_claims(pool, f(r), limit=limit, cursor=None)
+        return lambda pool, r: claim_list.list_claims(pool, f(r), limit=limit, cursor=None)
 
     async def second_page(pool: Any, r: random.Random) -> Any:
         f = F(city=r.choice(CITIES))
-        first = await read_model.list_claims(pool, f, limit=50, cursor=None)
-        return await read_model.list_claims(pool, f, limit=50, cursor=first.next_cursor)
+        first = await claim_list.list_claims(pool, f, limit=50, cursor=None)
+        return await claim_list.list_claims(pool, f, limit=50, cursor=first.next_cursor)
 
     async def count_stage(pool: Any, r: random.Random) -> Any:
-        sql, args = read_model.claims_count_query(F(stage=r.choice(OPEN_STAGES)[0].value))
+        sql, args = claim_list.claims_count_query(F(stage=r.choice(OPEN_STAGES)[0].value))
         return await pool.fetchval(sql, *args)
 
     async def count_consultant_open(pool: Any, r: random.Random) -> Any:
-        sql, args = read_model.claims_count_query(
+        sql, args = claim_list.claims_count_query(
             F(consultant=r.choice(CONSULTANTS), status="open")
         )
         return await pool.fetchval(sql, *args)
@@ -280,7 +280,7 @@ def queries(now: datetime, claims: int) -> dict[str, Query]:
         "list: name search (q)": page(lambda r: F(q=f"{r.choice(SURNAMES)} {r.randrange(997)}")),
         "list: policy number (q)": page(lambda r: F(q=f"{r.randrange(10**6):06d}")),
         "list: created last 7 days": page(lambda r: F(created_from=now - timedelta(days=7))),
-        "list: recently updated": page(lambda r: F(sort=read_model.ClaimSort.UPDATED_AT)),
+        "list: recently updated": page(lambda r: F(sort=claim_list.ClaimSort.UPDATED_AT)),
         "list: second page (cursor)": second_page,
         "count: claims in a stage": count_stage,
         "count: consultant's open claims": count_consultant_open,

@@ -17,7 +17,7 @@ from domain.checklist import ChecklistItem
 from domain.models import ClaimOpening, ClaimView, ClockPause, ClockResume, NoteInput, Withdrawal
 from domain.outcomes import ChecklistProgress
 from domain.vocabulary import AwareDatetime, Role
-from store import notifications, read_model
+from store import claim_list, notifications, read_model
 
 router = APIRouter(prefix="/claims", tags=["claims"])
 log = structlog.get_logger(__name__)
@@ -69,7 +69,7 @@ async def search_claims(
 ) -> ClaimsPage:
     """Run a claim query (from the list or a saved view); a bad cursor is the caller's 422."""
     try:
-        page = await read_model.list_claims(pool, query.to_filter(), limit=limit, cursor=cursor)
+        page = await claim_list.list_claims(pool, query, limit=limit, cursor=cursor)
     except ValueError as exc:
         raise HTTPException(status_code=422, detail=f"cursor: {exc}") from exc
     return ClaimsPage(items=page.items, next_cursor=page.next_cursor, total=page.total)

@@ -30,7 +30,7 @@ def _public(row: SavedViewRow) -> SavedView:
         view_id=row.view_id,
         team=row.team,
         name=row.name,
-        filters=ClaimQuery.model_validate(row.filters),
+        filters=ClaimQuery.stored(row.filters),
         created_by=row.created_by,
         created_at=row.created_at,
     )
@@ -85,5 +85,5 @@ async def delete_view(view_id: str, pool: PoolDep) -> Response:
 )
 async def run_view(view_id: str, pool: PoolDep, page: Annotated[PageParams, Query()]) -> ClaimsPage:
     """The claims the view's query finds now, paged like `GET /claims`."""
-    query = ClaimQuery.model_validate((await _view(pool, view_id)).filters)
+    query = ClaimQuery.stored((await _view(pool, view_id)).filters)
     return await search_claims(pool, query, limit=page.limit, cursor=page.cursor)

@@ -10,7 +10,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -21,7 +21,8 @@ import pytest
 
 from domain.models import ClaimOpening, ClaimView, Payout
 from domain.vocabulary import ClaimStage, ClaimStatus, Closure
-from store import read_model
+from store import claim_list
+from store.claim_list import ClaimQuery, ClaimSort, SortOrder
 from store.db import create_pool
 from store.migrate import migrate
 from tests.support.claims import wang_opening
@@ -425,7 +426,7 @@ async def test_each_filter_alone_and_combined_finds_exactly_the_matching_claims(
     r = await api.get("/claims", params={"stalled": "true", "city": "Xi'an"})
     page = r.json()
     assert [c["claim_id"] for c in page["items"]] == ["CLM-A06"]
-    assert page["items"][0]["opening"]["policy"]["policy_number"] == "X_1%"
+    assert page["items"][0]["policy_number"] == "X_1%"
     assert page["total"] == 1 and page["next_cursor"] is None
 
 
@@ -871,34 +872,34 @@ async def test_query_plans_use_indexes_at_100k_claims(stack):
 
         probe = await pool.fetchval("SELECT substr(md5('4242'), 3, 6)")
         now = datetime.now(UTC)
-        base = read_model.ClaimFilter()
-        cases: list[tuple[str, read_model.ClaimFilter, bool]] = [
+        base = ClaimQuery()
+        cases: list[tuple[str, ClaimQuery, bool]] = [
             # (label, filter, must the page avoid a Seq Scan on claims)
             ("no filter", base, True),
-            ("stage=triage", replace(base, stage="triage"), True),
-            ("city=Xi'an", replace(base, city="Xi'an"), True),
-            ("q=name part", replace(base, q=probe.upper()), True),
-            ("q=policy part", replace(base, q="p-2019-00042"), True),
-            ("stalled", replace(base, stalled=True), True),
+            ("stage=triage", ClaimQuery(stage="triage"), True),
+            ("city=Xi'an", ClaimQuery(city="Xi'an"), True),
+            ("q=name part", ClaimQuery(q=probe.upper()), True),
+            ("q=policy part", ClaimQuery(q="p-2019-00042"), True),
+            ("stalled", ClaimQuery(stalled=True), True),
             (
                 "created last week",
-                replace(base, created_from=now - timedelta(days=7), created_to=now),
+                ClaimQuery(created_from=now - timedelta(days=7), created_to=now),
                 True,
             ),
-            ("overdue", replace(base, overdue=True), True),
-            ("status=open", replace(base, status="open"), True),
-            ("source=hotline", replace(base, source="hotline"), True),
-            ("claim_type=accident", replace(base, claim_type="accident"), True),
-            ("consultant", replace(base, consultant="consultant-7"), True),
-            ("field_agent", replace(base, field_agent="agent-42"), True),
+            ("overdue", ClaimQuery(overdue=True), True),
+            ("status=open", ClaimQuery(status="open"), True),
+            ("source=hotline", ClaimQuery(source="hotline"), True),
+            ("claim_type=accident", ClaimQuery(claim_type="accident"), True),
+            ("consultant", ClaimQuery(consultant="consultant-7"), True),
+            ("field_agent", ClaimQuery(field_agent="agent-42"), True),
             (
                 "city+stage+overdue",
-                replace(base, city="Beijing", stage="triage", overdue=True),
+                ClaimQuery(city="Beijing", stage="triage", overdue=True),
                 True,
             ),
             (
                 "sort=updated_at asc",
-                replace(base, sort=read_model.ClaimSort.UPDATED_AT, order=read_model.SortOrder.ASC),
+                ClaimQuery(sort=ClaimSort.UPDATED_AT, order=SortOrder.ASC),
                 True,
             ),
         ]
@@ -906,14 +907,14 @@ async def test_query_plans_use_indexes_at_100k_claims(stack):
         print(f"{'query':<22}{'page ms':>9}  {'page indexes':<58}{'count ms':>9}  count plan")
         async with pool.acquire() as conn:
             for label, f, must in cases:
-                page = await _explain(conn, *read_model.claims_page_query(f, limit=50, cursor=None))
-                count = await _explain(conn, *read_model.claims_count_query(f))
+                page = await _explain(conn, *claim_list.claims_page_query(f, limit=50, cursor=None))
+                count = await _explain(conn, *claim_list.claims_count_query(f))
                 t = time.perf_counter()
-                result = await read_model.list_claims(pool, f, limit=50, cursor=None)
+                result = await claim_list.list_claims(pool, f, limit=50, cursor=None)
                 wall = (time.perf_counter() - t) * 1000
                 # a second page, through the cursor, uses the same plan shape
                 if result.next_cursor:
-                    await read_model.list_claims(pool, f, limit=50, cursor=result.next_cursor)
+                    await claim_list.list_claims(pool, f, limit=50, cursor=result.next_cursor)
                 count_plan = ",".join(count.indexes) or "-"
                 if count.seq_scans:
                     count_plan += f" (Seq Scan {','.join(count.seq_scans)})"

@@ -85,19 +85,19 @@ function resultsTable(page) {
           h(
             'tr',
             { dataset: { claim: c.claim_id } },
-            h('th', { scope: 'row' }, h('a', { href: `#/claims/${c.claim_id}` }, c.opening.policyholder.name), h('br'), h('small', { class: 'muted' }, `${c.claim_id} · ${c.opening.policy.policy_number}`)),
-            h('td', {}, tv('claim_type', c.opening.incident.claim_type)),
-            h('td', {}, c.opening.policyholder.city),
-            h('td', {}, stageBadge(c.stage), c.stalled_since ? [' ', badge('overdue', t('claim.stalled'))] : null),
-            h('td', {}, c.opening.consultant),
+            h('th', { scope: 'row' }, h('a', { href: `#/claims/${c.claim_id}` }, c.policyholder_name), h('br'), h('small', { class: 'muted' }, `${c.claim_id} · ${c.policy_number}`)),
+            h('td', {}, tv('claim_type', c.claim_type)),
+            h('td', {}, c.city),
+            h('td', {}, stageBadge(c.stage), c.stalled ? [' ', badge('overdue', t('claim.stalled'))] : null),
+            h('td', {}, c.consultant),
             h('td', {}, c.field_agent || ''),
             h('td', {}, when(c.updated_at)),
             h(
               'td',
               {},
-              (c.tasks || []).map((task) => {
+              (c.open_tasks || []).map((task) => {
                 const id = uid('pick');
-                const late = task.due_at && new Date(task.due_at) < new Date();
+                const late = task.overdue;
                 return h(
                   'div',
                   { class: 'pick' },
