@@ -3,7 +3,7 @@ both the claim list and saved views speak is the store's (`store/claim_list.py`)
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from domain.limits import MAX_CURSOR, MAX_PAGE
 from domain.models import ClaimView, Task, TimelineEntry
@@ -12,6 +12,8 @@ from store.claim_list import ClaimListItem, ClaimQuery
 
 
 class PageParams(Model):
+    model_config = ConfigDict(extra="forbid")  # query parameters: FastAPI refuses unknown ones
+
     limit: int = Field(50, ge=1, le=MAX_PAGE)
     cursor: str | None = Field(
         None, max_length=MAX_CURSOR, description="`next_cursor` of the previous page."

@@ -58,7 +58,7 @@ PRC_MAKE_UP_WORKDAYS_2026: frozenset[date] = frozenset(
 class BusinessCalendar(BaseModel):
     """Working hours on business days, in Asia/Shanghai. Weekdays: Monday is 0, Sunday 6."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")  # persisted in ServicePolicy
 
     working_start: time = time(9, 0)
     working_end: time = time(18, 0)

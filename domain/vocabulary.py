@@ -13,6 +13,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     PlainSerializer,
     WithJsonSchema,
 )
@@ -81,7 +82,26 @@ Deduplicated = AfterValidator(_deduplicated)
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False, use_enum_values=False)
+    """The base of the domain's models, which are all persisted: in Temporal's history
+    (workflow and Update inputs, activity results), in query and Update answers, in the read
+    model's rows and jsonb snapshots. Read back, a model ignores fields it does not know (and
+    a field it lacks takes its default), so adding, renaming or dropping a field never breaks
+    a running claim, a replay or an old row.
+
+    Requests are held to the exact fields at the API edge instead: every request body is
+    declared `Exact[...]` (api/exact.py), so an unknown field anywhere in it is a 422 naming
+    it. Query-parameter models say `extra="forbid"` themselves (FastAPI reads it)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=False, use_enum_values=False)
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: object, handler: GetJsonSchemaHandler) -> object:
+        """As a request states it (validation mode) the model admits no other fields, as the
+        edge holds it; as an answer states it (serialization mode), it is what it holds."""
+        json_schema = super().__get_pydantic_json_schema__(schema, handler)  # type: ignore[arg-type]
+        if handler.mode == "validation":
+            handler.resolve_ref_schema(json_schema)["additionalProperties"] = False
+        return json_schema
 
 
 # --- vocabulary -------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path
 
 from api.auth import Manager, require_user
 from api.deps import PoolDep
+from api.exact import Exact
 from api.schemas import Problem
 from store import agents
 from store.agents import FieldAgent, FieldAgentInput
@@ -21,7 +22,7 @@ AgentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9
 
 @router.put("/{agent_id}", response_model=FieldAgent)
 async def put_agent(
-    agent_id: AgentId, agent: FieldAgentInput, pool: PoolDep, _: Manager
+    agent_id: AgentId, agent: Exact[FieldAgentInput], pool: PoolDep, _: Manager
 ) -> FieldAgent:
     """Create or update an agent; putting the same body twice changes nothing."""
     return await agents.upsert(pool, agent_id, agent)

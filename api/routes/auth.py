@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import Admin, CurrentUser, Principal, issue_token
 from api.deps import PoolDep, SettingsDep
+from api.exact import Exact
 from api.schemas import Problem
 from domain.limits import MAX_NAME
 from domain.vocabulary import Name, Role, Storable
@@ -74,7 +75,7 @@ class UserOut(BaseModel):
 
 
 @router.put("/users/{user_id}", response_model=UserOut, tags=["users"])
-async def put_user(user_id: UserId, body: UserInput, pool: PoolDep, _: Admin) -> UserOut:
+async def put_user(user_id: UserId, body: Exact[UserInput], pool: PoolDep, _: Admin) -> UserOut:
     """Create or replace a user (a field agent's user id is his field agent id)."""
     await users.upsert(
         pool, user_id, name=body.name, role=body.role, city=body.city, password=body.password,

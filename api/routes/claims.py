@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from api.auth import CurrentUser, Opener, Principal, check_acting_as, forbidden
 from api.deps import ClaimsDep, OwnClaim, PoolDep, SettingsDep
+from api.exact import Exact
 from api.schemas import ClaimListQuery, ClaimQuery, ClaimsPage, Problem, Timeline
 from domain.checklist import ChecklistItem
 from domain.models import ClaimOpening, ClaimView, ClockPause, ClockResume, NoteInput, Withdrawal
@@ -46,7 +47,7 @@ _CHANGE_RESPONSES: dict[int | str, dict[str, object]] = {
 
 @router.post("", status_code=201, response_model=ClaimView, responses=_CHANGE_RESPONSES)
 async def open_claim(
-    opening: ClaimOpening,
+    opening: Exact[ClaimOpening],
     claims: ClaimsDep,
     settings: SettingsDep,
     user: Opener,
@@ -125,7 +126,7 @@ async def get_checklist(claim_id: OwnClaim, claims: ClaimsDep) -> list[Checklist
 
 @router.post("/{claim_id}/checklist", response_model=ClaimView, responses=_CHANGE_RESPONSES)
 async def record_checklist_progress(
-    claim_id: OwnClaim, progress: ChecklistProgress, claims: ClaimsDep, user: CurrentUser
+    claim_id: OwnClaim, progress: Exact[ChecklistProgress], claims: ClaimsDep, user: CurrentUser
 ) -> ClaimView:
     """The agent records documents as he collects or rejects them, and hospital trips."""
     check_acting_as(user, progress.recorded_by)
@@ -134,7 +135,7 @@ async def record_checklist_progress(
 
 @router.post("/{claim_id}/notes", response_model=ClaimView, responses=_CHANGE_RESPONSES)
 async def add_note(
-    claim_id: OwnClaim, note: NoteInput, claims: ClaimsDep, user: CurrentUser
+    claim_id: OwnClaim, note: Exact[NoteInput], claims: ClaimsDep, user: CurrentUser
 ) -> ClaimView:
     check_acting_as(user, note.author)
     return await claims.add_note(claim_id, note)
@@ -142,7 +143,7 @@ async def add_note(
 
 @router.post("/{claim_id}/withdraw", response_model=ClaimView, responses=_CHANGE_RESPONSES)
 async def withdraw(
-    claim_id: OwnClaim, withdrawal: Withdrawal, claims: ClaimsDep, user: CurrentUser
+    claim_id: OwnClaim, withdrawal: Exact[Withdrawal], claims: ClaimsDep, user: CurrentUser
 ) -> ClaimView:
     """The user withdraws the claim: open tasks are cancelled and the claim closes."""
     check_acting_as(user, withdrawal.recorded_by)
@@ -153,7 +154,7 @@ async def withdraw(
 
 @router.post("/{claim_id}/pause", response_model=ClaimView, responses=_CHANGE_RESPONSES)
 async def pause_clock(
-    claim_id: OwnClaim, pause: ClockPause, claims: ClaimsDep, user: CurrentUser
+    claim_id: OwnClaim, pause: Exact[ClockPause], claims: ClaimsDep, user: CurrentUser
 ) -> ClaimView:
     """The claim waits on the user: pausable task clocks and the stall clock stop."""
     check_acting_as(user, pause.paused_by)
@@ -162,7 +163,7 @@ async def pause_clock(
 
 @router.post("/{claim_id}/resume", response_model=ClaimView, responses=_CHANGE_RESPONSES)
 async def resume_clock(
-    claim_id: OwnClaim, resume: ClockResume, claims: ClaimsDep, user: CurrentUser
+    claim_id: OwnClaim, resume: Exact[ClockResume], claims: ClaimsDep, user: CurrentUser
 ) -> ClaimView:
     """The clocks run again; open tasks' due times move by the time paused."""
     check_acting_as(user, resume.resumed_by)

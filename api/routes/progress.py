@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import CurrentUser, check_claim_access, forbidden
 from api.deps import ClaimsDep, PoolDep, SettingsDep
+from api.exact import Exact
 from api.progress import (
     AgentContact,
     ExpiredToken,
@@ -62,7 +63,7 @@ async def create_progress_link(
     user: CurrentUser,
     pool: PoolDep,
     settings: SettingsDep,
-    body: ProgressLinkRequest | None = None,
+    body: Exact[ProgressLinkRequest] | None = None,
 ) -> ProgressLink:
     """A link the consultant sends the policyholder: his claim's progress, no sign-in.
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from api.auth import CurrentUser, Manager, check_acting_as, check_claim_access, task_for
 from api.claims_client import ClaimError
 from api.deps import ClaimsDep, PoolDep
+from api.exact import Exact
 from api.errors import STATUS
 from api.schemas import Problem, TaskList
 from domain.models import ClaimView, Reassignment, Task, TaskChange, TaskCompletion
@@ -76,7 +77,7 @@ async def inbox(
 
 
 @router.post("/bulk-reassign", response_model=BulkResult, responses=_RESPONSES)
-async def bulk_reassign(change: BulkReassignment, claims: ClaimsDep, user: Manager) -> BulkResult:
+async def bulk_reassign(change: Exact[BulkReassignment], claims: ClaimsDep, user: Manager) -> BulkResult:
     """A manager moves many tasks at once; each is its own change, recorded on its claim.
 
     Answers per task: 200 moved, 404 unknown, 409 no longer open or already there.
@@ -109,7 +110,7 @@ async def get_task(task_id: str, pool: PoolDep, user: CurrentUser) -> Task:
 
 @router.post("/{task_id}/complete", response_model=ClaimView, responses=_RESPONSES)
 async def complete_task(
-    task_id: str, completion: TaskCompletion, claims: ClaimsDep, pool: PoolDep, user: CurrentUser
+    task_id: str, completion: Exact[TaskCompletion], claims: ClaimsDep, pool: PoolDep, user: CurrentUser
 ) -> ClaimView:
     """Complete a task; answers with the claim's state after the workflow has moved on."""
     with structlog.contextvars.bound_contextvars(task_id=task_id):
@@ -123,7 +124,7 @@ async def complete_task(
 
 @router.post("/{task_id}/reassign", response_model=ClaimView, responses=_RESPONSES)
 async def reassign_task(
-    task_id: str, change: Reassignment, claims: ClaimsDep, user: Manager
+    task_id: str, change: Exact[Reassignment], claims: ClaimsDep, user: Manager
 ) -> ClaimView:
     """Move an open task to another person; the timeline keeps the old and new assignee."""
     check_acting_as(user, change.reassigned_by)
@@ -132,7 +133,7 @@ async def reassign_task(
 
 @router.patch("/{task_id}", response_model=ClaimView, responses=_RESPONSES)
 async def change_task(
-    task_id: str, change: TaskChange, claims: ClaimsDep, user: Manager
+    task_id: str, change: Exact[TaskChange], claims: ClaimsDep, user: Manager
 ) -> ClaimView:
     """Move a task's due time or priority; the timeline keeps the old and new values."""
     check_acting_as(user, change.changed_by)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from api.auth import require_manager
 from api.deps import PoolDep
+from api.exact import Exact
 from api.routes.claims import search_claims
 from api.schemas import (
     ClaimQuery,
@@ -44,7 +45,7 @@ async def _view(pool: PoolDep, view_id: str) -> SavedViewRow:
 
 
 @router.post("", status_code=201, response_model=SavedView, responses={409: {"model": Problem}})
-async def create_view(view: SavedViewInput, pool: PoolDep) -> SavedView:
+async def create_view(view: Exact[SavedViewInput], pool: PoolDep) -> SavedView:
     """Save a claim query under a name for the team; names are unique within a team."""
     row = await views.create(
         pool,
