@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import asyncpg
 from temporalio.client import Client
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.dispatch import DispatchActivities
 from activities.notify import Channel, LogChannel, NotifyActivities, WebhookChannel
@@ -19,9 +20,22 @@ from activities.read_model import ReadModelActivities
 from activities.summary import compile_case_summary
 from claimflow.settings import Settings
 from workflows.claim import ClaimWorkflow
+from workflows.legacy.claim_case import LegacyClaimWorkflow
 
-WORKFLOWS = [ClaimWorkflow]
+# Claims opened before continue-as-new finish under the workflow they were opened with.
+WORKFLOWS = [ClaimWorkflow, LegacyClaimWorkflow]
 T = TypeVar("T")
+
+
+# Pure modules the workflows import, loaded once for every workflow instance instead of
+# re-imported into each instance's sandbox (BENCHMARKS.md: importlib was ~10% of the worker).
+PASSED_THROUGH = ("domain", "pydantic", "pydantic_core", "annotated_types", "structlog")
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH)
+    )
 
 
 def notification_channel(settings: Settings) -> Channel:
@@ -79,7 +93,9 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
+        workflow_runner=workflow_runner(),
         activities=[
+            read_model.project_changes,
             read_model.project_claim,
             dispatch.pick_field_agent,
             compile_case_summary,

@@ -28,6 +28,7 @@ from domain.models import (
     ClockResume,
     TaskChange,
     ClaimStart,
+    ClaimStep,
     ClaimView,
     CompleteTask,
     NoteInput,
@@ -38,7 +39,7 @@ from domain.models import (
 )
 from domain.outcomes import ChecklistProgress, InsurerResponse
 from domain.policy import ServicePolicy
-from store import read_model
+from store import read_model, workflow_health
 from workflows.claim import ClaimWorkflow
 from workflows.errors import Rejection
 
@@ -60,7 +61,7 @@ class ClaimsClient:
 
     async def open_claim(
         self, opening: ClaimOpening, idempotency_key: str, policy: ServicePolicy
-    ) -> ClaimView:
+    ) -> ClaimStep:
         claim_id = claim_id_for(idempotency_key)
         start = WithStartWorkflowOperation(
             ClaimWorkflow.run,
@@ -79,16 +80,30 @@ class ClaimsClient:
         except Exception as exc:
             closed = await read_model.get_claim(self.pool, claim_id)
             if closed is not None and _is_closed_workflow(exc):
-                return closed
+                return ClaimStep.of(closed)
             raise
+
+    async def claim_after(self, step: ClaimStep) -> ClaimView:
+        """The whole claim after a change, for a route that answers with it. The Update
+        answers only with the step (history grows by what changed); the rest is read from
+        the read model, which the workflow wrote before answering. Not a query: many
+        people acting on one claim at once would crowd its workflow with queries."""
+        view = await read_model.get_claim(self.pool, step.claim_id)
+        if view is None or view.version < step.version:
+            view = await self.get_claim(step.claim_id)
+        if view is None:  # pragma: no cover - the change was just accepted
+            raise ClaimError(Rejection.NOT_FOUND, f"no claim {step.claim_id}")
+        return view
 
     async def get_claim(self, claim_id: str) -> ClaimView | None:
         """Live state from the workflow while it runs, the read model once it has closed."""
         handle = self.client.get_workflow_handle(claim_id)
         try:
-            return await handle.query(
+            view = await handle.query(
                 ClaimWorkflow.state, reject_condition=QueryRejectCondition.NOT_OPEN
             )
+            # Notes live in the read model's timeline, not in the workflow's state.
+            return await read_model.with_notes(self.pool, view)
         except WorkflowQueryRejectedError:
             return await read_model.get_claim(self.pool, claim_id)
         except RPCError as exc:
@@ -96,36 +111,36 @@ class ClaimsClient:
                 return None
             raise
 
-    async def complete_task(self, task_id: str, completion: TaskCompletion) -> ClaimView:
+    async def complete_task(self, task_id: str, completion: TaskCompletion) -> ClaimStep:
         return await self._task_update(
             task_id,
             ClaimWorkflow.complete_task,
             CompleteTask(task_id=task_id, **completion.model_dump()),
         )
 
-    async def reassign_task(self, task_id: str, change: Reassignment) -> ClaimView:
+    async def reassign_task(self, task_id: str, change: Reassignment) -> ClaimStep:
         return await self._task_update(
             task_id, ClaimWorkflow.reassign_task, ReassignTask(task_id=task_id, **change.model_dump())
         )
 
-    async def change_task(self, task_id: str, change: TaskChange) -> ClaimView:
+    async def change_task(self, task_id: str, change: TaskChange) -> ClaimStep:
         return await self._task_update(
             task_id, ClaimWorkflow.change_task, ChangeTask(task_id=task_id, **change.model_dump())
         )
 
-    async def pause_clock(self, claim_id: str, pause: ClockPause) -> ClaimView:
+    async def pause_clock(self, claim_id: str, pause: ClockPause) -> ClaimStep:
         return await self._claim_update(claim_id, ClaimWorkflow.pause_clock, pause)
 
-    async def resume_clock(self, claim_id: str, resume: ClockResume) -> ClaimView:
+    async def resume_clock(self, claim_id: str, resume: ClockResume) -> ClaimStep:
         return await self._claim_update(claim_id, ClaimWorkflow.resume_clock, resume)
 
-    async def record_progress(self, claim_id: str, progress: ChecklistProgress) -> ClaimView:
+    async def record_progress(self, claim_id: str, progress: ChecklistProgress) -> ClaimStep:
         return await self._claim_update(claim_id, ClaimWorkflow.record_progress, progress)
 
-    async def add_note(self, claim_id: str, note: NoteInput) -> ClaimView:
+    async def add_note(self, claim_id: str, note: NoteInput) -> ClaimStep:
         return await self._claim_update(claim_id, ClaimWorkflow.add_note, note)
 
-    async def withdraw(self, claim_id: str, withdrawal: Withdrawal) -> ClaimView:
+    async def withdraw(self, claim_id: str, withdrawal: Withdrawal) -> ClaimStep:
         return await self._claim_update(claim_id, ClaimWorkflow.withdraw, withdrawal)
 
     async def insurer_responded(self, claim_id: str, response: InsurerResponse) -> None:
@@ -137,9 +152,10 @@ class ClaimsClient:
         except RPCError as exc:
             if exc.status is not RPCStatusCode.NOT_FOUND:
                 raise
-            raise ClaimError(Rejection.CLAIM_CLOSED, "the claim is closed") from exc
+            message = await workflow_health.closed_claim_message(self.pool, claim_id)
+            raise ClaimError(Rejection.CLAIM_CLOSED, message) from exc
 
-    async def _task_update(self, task_id: str, update: Any, arg: Any) -> ClaimView:
+    async def _task_update(self, task_id: str, update: Any, arg: Any) -> ClaimStep:
         claim_id = claim_id_of_task(task_id)
         if claim_id is None:
             raise ClaimError(Rejection.TASK_NOT_FOUND, f"no task {task_id}")
@@ -147,7 +163,7 @@ class ClaimsClient:
 
     async def _claim_update(
         self, claim_id: str, update: Any, arg: Any, task_id: str | None = None
-    ) -> ClaimView:
+    ) -> ClaimStep:
         """Run an Update and turn its rejection into a ClaimError with the current state."""
         handle = self.client.get_workflow_handle(claim_id)
         try:
@@ -169,7 +185,9 @@ class ClaimsClient:
                 raise ClaimError(Rejection.NOT_FOUND, f"no {what}") from exc
             if task_id and await read_model.get_task(self.pool, task_id) is None:
                 raise ClaimError(Rejection.TASK_NOT_FOUND, f"no {what}", claim) from exc
-            raise ClaimError(Rejection.CLAIM_CLOSED, "the claim is closed", claim) from exc
+            # A claim whose workflow was terminated or failed says so (claimflow.health).
+            message = await workflow_health.closed_claim_message(self.pool, claim_id)
+            raise ClaimError(Rejection.CLAIM_CLOSED, message, claim) from exc
 
 
 def _is_closed_workflow(exc: BaseException) -> bool:

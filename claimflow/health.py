@@ -33,7 +33,7 @@ from store import workflow_health
 
 log = structlog.get_logger(__name__)
 
-WORKFLOW_TYPE = "ClaimCase"
+WORKFLOW_TYPES = ("Claim", "ClaimCase")  # "ClaimCase": claims opened before continue-as-new
 
 STOPS: dict[WorkflowExecutionStatus, WorkflowStop] = {
     WorkflowExecutionStatus.FAILED: WorkflowStop.FAILED,
@@ -47,7 +47,7 @@ STOPS: dict[WorkflowExecutionStatus, WorkflowStop] = {
 def broken_query(since: datetime | None = None, task_queue: str | None = None) -> str:
     """The visibility query of claim runs closed abnormally (since `since`, if given)."""
     parts = [
-        f"WorkflowType = '{WORKFLOW_TYPE}'",
+        "(" + " OR ".join(f"WorkflowType = '{t}'" for t in WORKFLOW_TYPES) + ")",
         "(ExecutionStatus = 'Failed' OR ExecutionStatus = 'Terminated'"
         " OR ExecutionStatus = 'TimedOut' OR ExecutionStatus = 'Canceled')",
     ]

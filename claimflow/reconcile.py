@@ -32,6 +32,7 @@ Closed workflows past the namespace's retention are not listed, so not checked.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -59,7 +60,8 @@ from workflows.claim import ClaimWorkflow
 
 log = structlog.get_logger(__name__)
 
-WORKFLOW_TYPE = "ClaimCase"
+# Claims run as "Claim"; those opened before continue-as-new still run as "ClaimCase".
+WORKFLOW_TYPES = ("Claim", "ClaimCase")
 PROJECT_ACTIVITY = "project_claim"
 
 
@@ -134,8 +136,8 @@ def _listed(diffs: list[rc.Difference], limit: int = 200) -> list[str]:
 
 
 def list_query(since: datetime | None = None, task_queue: str | None = None) -> str:
-    """The claims to check: every ClaimCase, or those running or closed since `since`."""
-    parts = [f"WorkflowType = '{WORKFLOW_TYPE}'"]
+    """The claims to check: every claim workflow, or those running or closed since `since`."""
+    parts = ["(" + " OR ".join(f"WorkflowType = '{t}'" for t in WORKFLOW_TYPES) + ")"]
     if task_queue:
         parts.append(f"TaskQueue = '{task_queue}'")
     if since is not None:
@@ -209,7 +211,8 @@ async def truth_of(
                     reject_condition=QueryRejectCondition.NOT_OPEN,
                     rpc_timeout=timeout,
                 )
-                return rc.Truth(claim=view, tasks=tasks, running=True)
+                legacy = (await handle.describe(rpc_timeout=timeout)).workflow_type == "ClaimCase"
+                return rc.Truth(claim=view, tasks=tasks, running=True, open_only=not legacy)
             except WorkflowQueryRejectedError:
                 pass  # it closed since it was listed: its history tells
         h = await _read_history(client, handle, timeout)
@@ -220,8 +223,14 @@ async def truth_of(
         return rc.Difference(workflow_id, rc.TRUTH_UNAVAILABLE, "the workflow is changing state")
     if h.result is None:
         return rc.Difference(workflow_id, rc.WORKFLOW_NOT_COMPLETED, f"the workflow {h.status}")
+    # A legacy run's projections are activities: their inputs, in its history, name every
+    # task and entry. A "Claim" run projects by local activity and knows only its open tasks.
     return rc.Truth(
-        claim=h.result, tasks=list(h.tasks.values()), running=False, timeline=h.timeline
+        claim=h.result,
+        tasks=list(h.tasks.values()),
+        running=False,
+        timeline=h.timeline,
+        open_only=not h.tasks,
     )
 
 
@@ -270,8 +279,12 @@ class Reconciler:
 
     async def repair(self, claim_id: str, truth: rc.Truth, diffs: list[rc.Difference]) -> None:
         kinds = {d.kind for d in diffs}
-        if not kinds - rc.UNREPAIRABLE:
+        if not kinds - rc.unrepairable(truth):
             return
+        if truth.open_only and rc.TASK_MISSING in kinds:
+            holes = [d.detail for d in diffs if d.kind == rc.TASK_MISSING]
+            ids = [t for d in holes for t in re.findall(rf"{claim_id}-T\d+", d)]
+            await rc.rebuild_tasks(self.pool, claim_id, ids)
         if truth.running:
             await self._repair_running(claim_id, truth, kinds)
         else:
@@ -281,7 +294,7 @@ class Reconciler:
         handle = self.client.get_workflow_handle(claim_id)
         await rc.lower_versions(self.pool, claim_id, truth.claim.version)
         view = await handle.execute_update(ClaimWorkflow.resync, rpc_timeout=self.timeout)
-        if rc.TIMELINE_GAP in kinds:
+        if rc.TIMELINE_GAP in kinds and not truth.open_only:
             h = await _read_history(self.client, handle, self.timeout)
             await rc.insert_timeline(
                 self.pool, [e for s, e in sorted(h.timeline.items()) if s <= view.version]
@@ -292,6 +305,9 @@ class Reconciler:
             tasks = await handle.query(ClaimWorkflow.all_tasks, rpc_timeout=self.timeout)
             known = {t.task_id for t in tasks}
             top = max((rc.task_seq(t) or 0 for t in known), default=0)
+            if truth.open_only:  # only open rows can be unknown to it (rc.compare)
+                rows = (await rc.load_rows(self.pool, [claim_id]))[claim_id]
+                known |= {t for t, r in rows.tasks.items() if r["status"] != "open"}
             rows = (await rc.load_rows(self.pool, [claim_id]))[claim_id]
             bogus = [
                 t for t in rows.tasks
@@ -304,7 +320,14 @@ class Reconciler:
         await rc.write_truth(self.pool, truth.claim, truth.tasks, timeline)
         rows = (await rc.load_rows(self.pool, [claim_id]))[claim_id]
         known = {t.task_id for t in truth.tasks}
-        await rc.delete_tasks(self.pool, claim_id, [t for t in rows.tasks if t not in known])
+        if truth.open_only:
+            # Its closed tasks are not in its history: rows left open are written again
+            # from the timeline, which records how each task ended.
+            left = [t for t, r in rows.tasks.items() if r["status"] == "open"]
+            await rc.delete_tasks(self.pool, claim_id, left)
+            await rc.rebuild_tasks(self.pool, claim_id, left)
+        else:
+            await rc.delete_tasks(self.pool, claim_id, [t for t in rows.tasks if t not in known])
         await rc.delete_timeline_beyond(self.pool, claim_id, truth.claim.version)
 
 
@@ -323,7 +346,11 @@ async def reconcile(
     report = ReconcileReport()
     claims: dict[str, bool] = {}
     async for wf in client.list_workflows(list_query(since, task_queue)):
-        claims[wf.id] = _is_running(wf)
+        # A claim that continued as new is a chain of runs: only its latest run speaks.
+        if wf.status is WorkflowExecutionStatus.CONTINUED_AS_NEW:
+            claims.setdefault(wf.id, False)
+            continue
+        claims[wf.id] = claims.get(wf.id, False) or _is_running(wf)
     report.checked = len(claims)
     report.checked_ids = set(claims)
     report.running = sum(claims.values())

@@ -18,6 +18,7 @@ from domain.calendar import BusinessCalendar
 from domain.policy import (
     DEFAULT_STALL_AFTER,
     DEFAULT_TASK_POLICIES,
+    HistoryBudget,
     ServicePolicy,
     StatutoryClocks,
     TaskPolicy,
@@ -96,6 +97,8 @@ class Settings(BaseSettings):
     business_calendar: BusinessCalendar = BusinessCalendar()
     temporal_search_attributes: bool = True
     """Register (where allowed) and upsert the claims' typed search attributes."""
+    history_budget: HistoryBudget = HistoryBudget()
+    """When a claim's run continues as new (JSON: {"events": 2000, "bytes": 4194304})."""
 
     # Notifications (nudges, escalations, alerts): "log", or "webhook" to POST each one.
     notification_channel: Literal["log", "webhook"] = "log"
@@ -124,6 +127,7 @@ class Settings(BaseSettings):
             statutory=self.statutory,
             calendar=self.business_calendar,
             search_attributes=self.temporal_search_attributes,
+            history=self.history_budget,
         )
 
 

@@ -258,6 +258,8 @@ class Task(Model):
     escalation_level: int = 0
     deadline_round: int = 0
     """Bumped when the due time moves, so nudges for the new deadline are new nudges."""
+    nudged: list[str] = []
+    """The clock's steps already taken for this deadline round (reminder, overdue, ...)."""
     data: dict[str, Any] = {}
     result: dict[str, Any] | None = None
 
@@ -277,11 +279,13 @@ class TimelineEntry(Model):
 
 
 class ClaimStart(Model):
-    """The workflow's input: the opening plus the policy snapshot it runs under."""
+    """The workflow's input: the opening plus the policy snapshot it runs under, and for a
+    run that continues a claim as new, everything the previous run carried."""
 
     claim_id: str
     opening: ClaimOpening
     policy: ServicePolicy
+    carried: ClaimCarry | None = None
 
 
 class Payout(Model):
@@ -357,3 +361,122 @@ class ClaimProjection(Model):
     claim: ClaimView
     tasks: list[Task]
     timeline: list[TimelineEntry]
+
+
+class ClaimStep(Model):
+    """What an action answers: where the claim stands now and what is open, not the whole
+    claim (GET /claims/{id} has that). Its fields are a subset of ClaimView's, so a claim
+    opened before this answer existed, which answers with its whole view, reads as one."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    claim_id: str
+    stage: ClaimStage
+    status: ClaimStatus
+    closure: Closure | None = None
+    version: int = 0
+    updated_at: AwareDatetime
+    tasks: list[Task] = []
+    """The open tasks."""
+
+    @classmethod
+    def of(cls, view: ClaimView) -> ClaimStep:
+        return cls(
+            claim_id=view.claim_id,
+            stage=view.stage,
+            status=view.status,
+            closure=view.closure,
+            version=view.version,
+            updated_at=view.updated_at,
+            tasks=view.tasks,
+        )
+
+
+class ClaimColumns(Model):
+    """The claims table's columns, as the list and the figures read them. A projection
+    carries only the columns that changed (as JSON: `ClaimChanges.columns`)."""
+
+    stage: ClaimStage | None = None
+    status: ClaimStatus | None = None
+    closure: Closure | None = None
+    policyholder_name: str | None = None
+    policy_number: str | None = None
+    city: str | None = None
+    source: DiscoverySource | None = None
+    claim_type: ClaimType | None = None
+    consultant: str | None = None
+    created_at: AwareDatetime | None = None
+    updated_at: AwareDatetime | None = None
+    closed_at: AwareDatetime | None = None
+    field_agent: str | None = None
+    insurer_claim_reference: str | None = None
+    expected_payout: Money | None = None
+    awarded_amount: Money | None = None
+    stalled: bool | None = None
+    stalled_since: AwareDatetime | None = None
+
+    @classmethod
+    def of(cls, c: ClaimView) -> ClaimColumns:
+        o = c.opening
+        return cls(
+            stage=c.stage,
+            status=c.status,
+            closure=c.closure,
+            policyholder_name=o.policyholder.name,
+            policy_number=o.policy.policy_number,
+            city=o.policyholder.city,
+            source=o.source,
+            claim_type=o.incident.claim_type,
+            consultant=o.consultant,
+            created_at=c.created_at,
+            updated_at=c.updated_at,
+            closed_at=c.closed_at,
+            field_agent=c.field_agent,
+            insurer_claim_reference=c.filing.insurer_claim_reference if c.filing else None,
+            expected_payout=c.payout.expected.payout if c.payout.expected else None,
+            awarded_amount=c.payout.awarded,
+            stalled=c.stalled_since is not None,
+            stalled_since=c.stalled_since,
+        )
+
+
+class ClaimChanges(Model):
+    """What the read model needs after a change, and nothing more: the claim's changed
+    columns, the changed top-level sections of its snapshot, the changed task rows and the
+    new timeline entries. `full` is set on a run's first projection: every column and
+    section is there, so the claim's row can be written from nothing."""
+
+    claim_id: str
+    version: int
+    full: bool = False
+    columns: dict[str, Any] = {}
+    """ClaimColumns in JSON, only those that changed."""
+    snapshot: dict[str, Any] = {}
+    tasks: list[Task] = []
+    timeline: list[TimelineEntry] = []
+
+
+class ClaimCarry(Model):
+    """What one run of a claim hands to the next when it continues as new: the claim's state,
+    its open tasks with their deadlines and nudges, the clocks, and the counters. Closed
+    tasks, the timeline and the notes are in the read model already and are not carried."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    view: ClaimView
+    task_seq: int
+    timeline_seq: int
+    open_tasks: list[Task]
+    insurer_inbox: list[InsurerResponse] = []
+    pending_documents: list[str] = []
+    sent_back: list[dict[str, Any]] = []
+    dispute_note: str = ""
+    progress_at: AwareDatetime
+    stall_alerts: int = 0
+    statutory_met: list[str] = []
+    statutory_followed_up: list[str] = []
+    runs: int = 1
+    """How many runs this claim has had, this one included."""
+
+
+ClaimStart.model_rebuild()

@@ -278,3 +278,25 @@ def _explain_zh(c: PayoutComputation, terms: PayoutTerms) -> str:
             for i in c.exclusions
         )
     return "\n".join(lines)
+
+
+def explain_award(
+    expected: PayoutComputation, terms: PayoutTerms, awarded: Decimal
+) -> tuple[Reconciliation, str, str]:
+    """The insurer's award against what the terms give: the reconciliation and the
+    explanation in Chinese and English, led by the difference when there is one."""
+    reconciliation = reconcile(expected, awarded)
+    zh = explain(expected, terms, language="zh")
+    en = explain(expected, terms, language="en")
+    if not reconciliation.matches:
+        diff = format_yuan(abs(reconciliation.difference))
+        more = reconciliation.difference > 0
+        en = (
+            f"The insurer awarded {format_yuan(awarded)} yuan, {diff} yuan "
+            f"{'more' if more else 'less'} than the terms give:\n" + en
+        )
+        zh = (
+            f"保险公司实际赔付 {format_yuan(awarded)} 元，比按条款计算的金额"
+            f"{'多' if more else '少'} {diff} 元：\n" + zh
+        )
+    return reconciliation, zh, en

@@ -129,6 +129,16 @@ class StatutoryClocks(BaseModel):
     """A follow-up task goes to the consultant this long before a clock runs out."""
 
 
+class HistoryBudget(BaseModel):
+    """When a claim's run hands over to a new run (continue-as-new): at Temporal's own
+    suggestion, or at these, whichever comes first. A claim's lifetime is unbounded; a run's
+    history stays far below Temporal's limits (50 MB, 51,200 events), and a worker that
+    must replay it after a cache miss replays little."""
+
+    events: int = Field(default=2_000, ge=100)
+    bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
+
+
 class ServicePolicy(BaseModel):
     offline_cities: list[str] = ["Beijing"]
     tasks: dict[TaskKind, TaskPolicy] = DEFAULT_TASK_POLICIES
@@ -137,6 +147,7 @@ class ServicePolicy(BaseModel):
     calendar: BusinessCalendar = Field(default_factory=BusinessCalendar)
     search_attributes: bool = True
     """Upsert the claim's typed search attributes (they must be registered on the namespace)."""
+    history: HistoryBudget = HistoryBudget()
 
     def task_policy(self, kind: TaskKind) -> TaskPolicy | None:
         return self.tasks.get(kind)

@@ -66,6 +66,7 @@ AwareDatetime = Annotated[
 """A timezone-aware instant, shown to people in Asia/Shanghai time."""
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), Storable]
 Text = Annotated[str, Field(max_length=MAX_TEXT), Storable]
+
 DocumentText = Annotated[str, Field(max_length=MAX_DOCUMENT_TEXT), Storable]
 """What is said of one document: why it was rejected, a note on it."""
 Reference = Annotated[str, Field(min_length=1, max_length=MAX_REFERENCE), Storable]

@@ -6,12 +6,21 @@ replaced only by a newer version, a timeline entry is inserted once by (claim_id
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 import asyncpg
 
 from domain.checklist import ChecklistItem
-from domain.models import ClaimProjection, ClaimView, Task, TimelineEntry
+from domain.models import (
+    ClaimChanges,
+    ClaimColumns,
+    ClaimProjection,
+    ClaimView,
+    Note,
+    Task,
+    TimelineEntry,
+)
 
 
 async def write_projection(pool: asyncpg.Pool, p: ClaimProjection) -> None:
@@ -133,12 +142,169 @@ async def write_projection(pool: asyncpg.Pool, p: ClaimProjection) -> None:
             )
 
 
+_TASK_UPSERT = """
+    INSERT INTO tasks (task_id, claim_id, kind, role, assignee, status, created_at,
+        due_at, completed_at, completed_by, data, result, version, priority,
+        escalation_level)
+    VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)
+    ON CONFLICT (task_id) DO UPDATE SET
+        assignee = EXCLUDED.assignee, status = EXCLUDED.status,
+        due_at = EXCLUDED.due_at, completed_at = EXCLUDED.completed_at,
+        completed_by = EXCLUDED.completed_by, data = EXCLUDED.data,
+        result = EXCLUDED.result, version = EXCLUDED.version,
+        priority = EXCLUDED.priority, escalation_level = EXCLUDED.escalation_level
+    WHERE tasks.version <= EXCLUDED.version
+"""
+_CHECKLIST_UPSERT = """
+    INSERT INTO checklist_items (claim_id, code, position, title_en, title_zh,
+        hospital_document, status, rejection_reason, note, version)
+    VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
+    ON CONFLICT (claim_id, code) DO UPDATE SET
+        position = EXCLUDED.position, status = EXCLUDED.status,
+        rejection_reason = EXCLUDED.rejection_reason, note = EXCLUDED.note,
+        version = EXCLUDED.version
+    WHERE checklist_items.version <= EXCLUDED.version
+"""
+# The claims table's columns a projection may set (ClaimColumns), in table order.
+_CLAIM_COLUMNS = tuple(ClaimColumns.model_fields)
+
+
+def _column_value(name: str, value: Any) -> Any:
+    return value.value if isinstance(value, StrEnum) else value
+
+
+async def write_changes(pool: asyncpg.Pool, p: ClaimChanges) -> None:
+    """Write one projection of what changed. Idempotent: the claim's row moves only
+    forward (by version), a task row likewise, a timeline entry is inserted once."""
+    cols = ClaimColumns.model_validate(p.columns)
+    names = [n for n in _CLAIM_COLUMNS if n in p.columns]
+    values = [_column_value(n, getattr(cols, n)) for n in names]
+    async with pool.acquire() as conn, conn.transaction():
+        if p.full:
+            placeholders = ",".join(f"${i}" for i in range(4, len(names) + 4))
+            updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names)
+            await conn.execute(
+                f"""
+                INSERT INTO claims (claim_id, version, snapshot, {", ".join(names)})
+                VALUES ($1, $2, $3, {placeholders})
+                ON CONFLICT (claim_id) DO UPDATE SET version = EXCLUDED.version,
+                    snapshot = claims.snapshot || EXCLUDED.snapshot, {updates}
+                WHERE claims.version <= EXCLUDED.version
+                """,
+                p.claim_id,
+                p.version,
+                p.snapshot,
+                *values,
+            )
+        else:
+            sets = "".join(f", {n} = ${i}" for i, n in enumerate(names, start=4))
+            await conn.execute(
+                f"""
+                UPDATE claims SET version = $2, snapshot = snapshot || $3{sets}
+                WHERE claim_id = $1 AND version <= $2
+                """,
+                p.claim_id,
+                p.version,
+                p.snapshot,
+                *values,
+            )
+        checklist = p.snapshot.get("checklist")
+        if checklist:
+            await conn.executemany(
+                _CHECKLIST_UPSERT,
+                [
+                    (
+                        p.claim_id,
+                        i["code"],
+                        n,
+                        i["title_en"],
+                        i["title_zh"],
+                        i["hospital_document"],
+                        i["status"],
+                        i.get("rejection_reason"),
+                        i.get("note"),
+                        p.version,
+                    )
+                    for n, i in enumerate(checklist)
+                ],
+            )
+        if p.tasks:
+            await conn.executemany(_TASK_UPSERT, [_task_row(t, p.version) for t in p.tasks])
+        if p.timeline:
+            await conn.executemany(
+                """
+                INSERT INTO timeline (claim_id, seq, at, actor, action, details)
+                VALUES ($1,$2,$3,$4,$5,$6)
+                ON CONFLICT (claim_id, seq) DO UPDATE SET at = EXCLUDED.at,
+                    actor = EXCLUDED.actor, action = EXCLUDED.action, details = EXCLUDED.details
+                """,
+                # A local activity's write outlives a workflow task that failed to complete;
+                # the task's retry numbers its entries again, and its word is the last.
+                [(e.claim_id, e.seq, e.at, e.actor, e.action, e.details) for e in p.timeline],
+            )
+
+
+def _task_row(t: Task, version: int) -> tuple[Any, ...]:
+    return (
+        t.task_id,
+        t.claim_id,
+        t.kind.value,
+        t.role.value,
+        t.assignee,
+        t.status.value,
+        t.created_at,
+        t.due_at,
+        t.completed_at,
+        t.completed_by,
+        t.data,
+        t.result,
+        version,
+        t.priority.value,
+        t.escalation_level,
+    )
+
+
 # --- reads ------------------------------------------------------------------------------
+
+NOTES_SHOWN = 100
+"""GET /claims/{id} shows the latest notes; the timeline has every one."""
 
 
 async def get_claim(pool: asyncpg.Pool, claim_id: str) -> ClaimView | None:
+    """The claim as last projected: its snapshot, with its open tasks and latest notes
+    (which the snapshot does not repeat)."""
     row = await pool.fetchrow("SELECT snapshot FROM claims WHERE claim_id = $1", claim_id)
-    return ClaimView.model_validate(row["snapshot"]) if row else None
+    if row is None:
+        return None
+    view = ClaimView.model_validate(row["snapshot"])
+    if not view.tasks:
+        view.tasks = await _open_tasks(pool, claim_id)
+    return await with_notes(pool, view)
+
+
+async def _open_tasks(pool: asyncpg.Pool, claim_id: str) -> list[Task]:
+    rows = await pool.fetch(
+        f"SELECT {_TASK_COLUMNS} FROM tasks WHERE claim_id = $1 AND status = 'open'"
+        " ORDER BY created_at, task_id",
+        claim_id,
+    )
+    return [Task.model_validate(dict(r)) for r in rows]
+
+
+async def with_notes(pool: asyncpg.Pool, view: ClaimView) -> ClaimView:
+    """A claim's latest notes from its timeline, for a view that does not carry them."""
+    if view.notes:
+        return view
+    rows = await pool.fetch(
+        "SELECT at, actor, details->>'text' AS text FROM ("
+        "  SELECT seq, at, actor, details FROM timeline"
+        "  WHERE claim_id = $1 AND action = 'note_added' ORDER BY seq DESC LIMIT $2"
+        ") latest ORDER BY seq",
+        view.claim_id,
+        NOTES_SHOWN,
+    )
+    view.notes = [Note(at=r["at"], author=r["actor"], text=r["text"]) for r in rows]
+    return view
 
 
 # The claim list (the claim query, its pages and the slim list item) is store/claim_list.py.

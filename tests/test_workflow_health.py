@@ -143,6 +143,7 @@ async def test_a_terminated_claim_is_marked_listed_shown_and_explained(
     assert await workflow_health.closed_claim_message(pool, withdrawn) == "the claim is closed"
     r = await api.post(f"/claims/{broken}/notes", json={"author": "xiao.gao", "text": "hello"})
     assert r.status_code == 409, r.text
+    assert HISTORY_LIMIT in r.json()["detail"], r.text
 
 
 async def test_reconcile_reports_a_stopped_claim_and_repair_marks_it(

@@ -1,21 +1,27 @@
-"""The claim case workflow: one durable workflow per claim, read like the brief's lifecycle.
+"""The claim workflow: one durable workflow per claim, read like the brief's lifecycle.
 
 discovery -> online triage -> (offline dispatch) -> document gathering <-> verification ->
 filing -> pre-decision explanation -> insurer review (<-> supplemental documents) ->
 payout explanation (-> dispute) -> closed. The user may withdraw at any point.
 
 Every human step is a task: the workflow opens it, projects it to the read model, and waits
-until a person completes it through the `complete_task` Update. Validators reject what does not
-fit before it reaches history; handlers answer with the claim's state once the workflow has
-moved on to its next wait.
+until a person completes it through the `complete_task` Update. Validators reject what does
+not fit before it reaches history; handlers answer with where the claim stands (a
+`ClaimStep`) once the workflow has moved on to its next wait.
+
+A claim may live for months and receive thousands of actions; its history stays small:
+projections carry only what changed, answers only the step, and when a run's history
+reaches its budget the claim continues as new, at the stage it reached, with its open
+tasks and clocks (`ClaimCarry`). Each stage below says which stage comes next, so a new run
+starts again where the last one stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -26,21 +32,18 @@ with workflow.unsafe.imports_passed_through():
     from activities.read_model import ReadModelActivities
     from activities.summary import compile_case_summary
     from domain.checklist import DOCUMENTS, ChecklistItem, ChecklistItemStatus, checklist_for
-    from domain.eligibility import offline_eligibility
-    from domain.ids import task_id_for
     from domain.models import (
-        ClaimProjection,
-        ClaimStart,
         ChangeTask,
+        ClaimCarry,
+        ClaimStart,
+        ClaimStep,
         ClaimView,
         ClockPause,
         ClockResume,
         CompleteTask,
-        Note,
         NoteInput,
         ReassignTask,
         Task,
-        TimelineEntry,
         Withdrawal,
         payout_terms,
     )
@@ -55,11 +58,18 @@ with workflow.unsafe.imports_passed_through():
         ExpectationsExplained,
         FieldAgentAssigned,
         FilingConfirmed,
+        HospitalTrip,
         InsurerResponse,
         OutcomeExplained,
         TriageDecision,
     )
-    from domain.payout import compute_payout, explain, format_yuan, reconcile
+    from domain.payout import compute_payout, explain, explain_award
+    from domain.rules import (
+        completion_problem,
+        document_codes,
+        insurer_message_problem,
+        unknown_documents,
+    )
     from domain.vocabulary import (
         ClaimStage,
         ClaimStatus,
@@ -73,8 +83,10 @@ with workflow.unsafe.imports_passed_through():
         TaskStatus,
     )
     from workflows import search_attributes as sa
-    from workflows.clocks import Clocks
+    from workflows.clocks import Clock
     from workflows.errors import Rejection
+    from workflows.ledger import Ledger
+    from workflows.tasks import TaskBook
 
 # Writing the read model must outlast a PostgreSQL outage: retry for as long as it takes.
 OUTSIDE_RETRY = RetryPolicy(
@@ -87,57 +99,70 @@ OUTSIDE_RETRY = RetryPolicy(
 ACTIVITY_TIMEOUT = timedelta(seconds=10)
 
 SYSTEM = "system"
+# The claim shows its latest insurer answers and hospital trips; the timeline has them all.
+KEEP_IN_VIEW = 10
 
-# Tasks beside the lifecycle: nobody in the lifecycle waits for them.
-SIDE_TASKS = frozenset({TaskKind.FOLLOW_UP_INSURER})
+O = TypeVar("O")
 
 
-@workflow.defn(name="ClaimCase")
-class ClaimWorkflow(Clocks):
+@workflow.defn(name="Claim")
+class ClaimWorkflow:
     @workflow.init
     def __init__(self, start: ClaimStart) -> None:
-        now = workflow.now()
+        carried = start.carried
         self._policy = start.policy
-        self._view = ClaimView(
-            claim_id=start.claim_id,
-            stage=ClaimStage.DISCOVERY,
-            status=ClaimStatus.OPEN,
-            opening=start.opening,
-            created_at=now,
-            updated_at=now,
+        if carried is None:
+            now = workflow.now()
+            self._view = ClaimView(
+                claim_id=start.claim_id,
+                stage=ClaimStage.DISCOVERY,
+                status=ClaimStatus.OPEN,
+                opening=start.opening,
+                created_at=now,
+                updated_at=now,
+            )
+        else:
+            self._view = carried.view
+        self._ledger = Ledger(start.claim_id, carried.timeline_seq if carried else 0)
+        self._tasks = TaskBook(
+            start.claim_id,
+            self._ledger,
+            carried.task_seq if carried else 0,
+            carried.open_tasks if carried else [],
         )
-        self._task_seq = 0
-        # Every task by id; the view shows only the open ones, so its size stays flat over a
-        # claim's life (every Update answer and projection carries it into history).
-        self._tasks: dict[str, Task] = {}
-        self._timeline_seq = 0
-        self._unprojected: list[TimelineEntry] = []
-        self._changed_tasks: dict[str, int] = {}  # task id -> change generation
-        self._change_gen = 0
+        self._sync_open_tasks()
+        self._clock = Clock(
+            self._policy,
+            self._view,
+            self._tasks,
+            self._ledger,
+            project=self._project,
+            retry=OUTSIDE_RETRY,
+            activity_timeout=ACTIVITY_TIMEOUT,
+            carried=carried,
+        )
+        self._insurer_inbox: list[InsurerResponse] = list(carried.insurer_inbox) if carried else []
+        self._pending_documents: list[str] = list(carried.pending_documents) if carried else []
+        self._sent_back: list[dict[str, Any]] = list(carried.sent_back) if carried else []
+        self._dispute_note = carried.dispute_note if carried else ""
+        self._runs = carried.runs + 1 if carried else 1
         self._withdrawal: Withdrawal | None = None
-        self._insurer_inbox: list[InsurerResponse] = []
         # Handlers answer once the workflow has digested what they changed.
         self._changes = 0
         self._settled = -1  # -1 until the workflow first waits for a person
-        # Clocks (see clocks.py). Claims started before the clocks existed run without them.
-        self._timers = False
-        self._clock_rev = 0
-        self._progress = 0
-        self._background: list[asyncio.Task[None]] = []
-        self._retry = OUTSIDE_RETRY
-        self._activity_timeout = ACTIVITY_TIMEOUT
         self._search_attributes: tuple[Any, ...] | None = None
 
     # --- the lifecycle ------------------------------------------------------------------
 
     @workflow.run
     async def run(self, start: ClaimStart) -> ClaimView:
-        self._timers = workflow.patched("sla-timers")
-        opening = start.opening
-        self._record(opening.opened_by, "claim_opened", {"source": opening.source.value})
+        if start.carried is None:
+            opening = start.opening
+            self._record(opening.opened_by, "claim_opened", {"source": opening.source.value})
+        else:
+            self._record(SYSTEM, "run_continued", {"run": self._runs})
         await self._project()
-        if self._timers:
-            self._in_background(self._watch_stalls())
+        clock = asyncio.create_task(self._clock.run())
 
         lifecycle = asyncio.create_task(self._lifecycle())
         await workflow.wait_condition(lambda: lifecycle.done() or self._withdrawal is not None)
@@ -152,45 +177,52 @@ class ClaimWorkflow(Clocks):
                 Closure.WITHDRAWN, self._withdrawal.reason, actor=self._withdrawal.recorded_by
             )
         else:
-            lifecycle.result()
-        for clock in self._background:
-            clock.cancel()
+            lifecycle.result()  # continues as new from here when the run's budget is spent
+        clock.cancel()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._view
+        return self._view  # the closed claim, once: reconcile's truth
 
     async def _lifecycle(self) -> None:
-        decision = await self._triage()
-        if decision.liability is Liability.NOT_COVERED:
-            await self._close(Closure.NOT_COVERED, decision.explanation)
-            return
-        await self._summarise()
-        self._view.checklist = checklist_for(self._view.opening.incident.claim_type)
-        if decision.path is ServicePath.OFFLINE:
-            await self._dispatch()
-        await self._gather_and_verify([i.code for i in self._view.checklist])
-        if not await self._confirm_filing():
-            await self._close(Closure.WITHDRAWN, "the user declined to file the claim")
-            return
-        await self._file()
-        await self._explain_expectations()
-        response = await self._insurer_review()
-        await self._explain_outcome(response)
+        stages: dict[ClaimStage, Callable[[], Awaitable[ClaimStage]]] = {
+            ClaimStage.TRIAGE: self._triage,
+            ClaimStage.DISPATCH: self._dispatch,
+            ClaimStage.DOCUMENT_GATHERING: self._gather,
+            ClaimStage.VERIFICATION: self._verify,
+            ClaimStage.FILING: self._filing,
+            ClaimStage.PRE_DECISION_EXPLANATION: self._explain_expectations,
+            ClaimStage.INSURER_REVIEW: self._insurer_review,
+            ClaimStage.PAYOUT_EXPLANATION: self._explain_outcome,
+            ClaimStage.DISPUTE: self._dispute,
+        }
+        stage = self._view.stage
+        if stage is ClaimStage.DISCOVERY:
+            stage = ClaimStage.TRIAGE
+        while stage is not ClaimStage.CLOSED:
+            self._enter(stage)
+            stage = await stages[stage]()
 
-    async def _triage(self) -> TriageDecision:
+    async def _triage(self) -> ClaimStage:
         """Online triage by the consultant, repeated while more information is needed."""
-        self._enter(ClaimStage.TRIAGE)
         while True:
-            result = await self._human(
-                TaskKind.TRIAGE, Role.CONSULTANT, self._view.opening.consultant
+            decision = await self._person(
+                TaskKind.TRIAGE, Role.CONSULTANT, self._view.opening.consultant, TriageDecision
             )
-            decision = TriageDecision.model_validate(result)
             self._view.triage = decision
             if decision.liability is not Liability.NEED_MORE_INFORMATION:
-                return decision
+                break
+        if decision.liability is Liability.NOT_COVERED:
+            return await self._close(Closure.NOT_COVERED, decision.explanation)
+        await self._summarise()
+        self._view.checklist = checklist_for(self._view.opening.incident.claim_type)
+        self._pending_documents = [i.code for i in self._view.checklist]
+        self._sent_back = []
+        if decision.path is ServicePath.OFFLINE:
+            return ClaimStage.DISPATCH
+        return ClaimStage.DOCUMENT_GATHERING
 
     async def _summarise(self) -> None:
         """The intelligent information summary, compiled once triage has judged the case."""
-        self._view.summary = await workflow.execute_activity(
+        self._view.summary = await workflow.execute_local_activity(
             compile_case_summary,
             self._view,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
@@ -198,191 +230,200 @@ class ClaimWorkflow(Clocks):
         )
         self._record(SYSTEM, "summary_compiled", {})
 
-    async def _dispatch(self) -> None:
+    async def _dispatch(self) -> ClaimStage:
         """Offline dispatch: an agent in the user's city accepts and schedules the visit."""
-        self._enter(ClaimStage.DISPATCH)
         city = self._view.opening.policyholder.city
         while True:
-            agent = await workflow.execute_activity_method(
-                DispatchActivities.pick_field_agent,
-                AgentQuery(city=city, exclude=self._view.declined_by),
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=OUTSIDE_RETRY,
-            )
-            if agent is None:
-                # Nobody available: a manager names the agent.
-                result = await self._human(
-                    TaskKind.ASSIGN_FIELD_AGENT,
-                    Role.MANAGER,
-                    None,
-                    data={"city": city, "declined_by": self._view.declined_by},
-                )
-                agent = FieldAgentAssigned.model_validate(result).agent_id
-            task = await self._human_task(
+            visit = self._tasks.current(TaskKind.ACCEPT_DISPATCH)
+            if visit is not None:  # a run continued as new, waiting for the agent
+                agent = visit.assignee
+            else:
+                agent = None
+                if self._tasks.current(TaskKind.ASSIGN_FIELD_AGENT) is None:
+                    agent = await workflow.execute_local_activity_method(
+                        DispatchActivities.pick_field_agent,
+                        AgentQuery(city=city, exclude=self._view.declined_by),
+                        start_to_close_timeout=ACTIVITY_TIMEOUT,
+                        retry_policy=OUTSIDE_RETRY,
+                    )
+                if agent is None:
+                    # Nobody available: a manager names the agent.
+                    assigned = await self._person(
+                        TaskKind.ASSIGN_FIELD_AGENT,
+                        Role.MANAGER,
+                        None,
+                        FieldAgentAssigned,
+                        data={"city": city, "declined_by": self._view.declined_by},
+                    )
+                    agent = assigned.agent_id
+            task, answer = await self._person_task(
                 TaskKind.ACCEPT_DISPATCH,
                 Role.FIELD_AGENT,
                 agent,
+                DispatchAnswer,
                 data={"summary": self._view.summary, "city": city},
             )
-            answer = DispatchAnswer.model_validate(task.result)
             # A manager may have moved the visit to another agent: he answered.
             agent = task.assignee or task.completed_by or agent
+            assert agent is not None
             if answer.accepted:
                 self._view.field_agent = agent
                 self._view.visit_at = answer.visit_at
                 self._record(agent, "dispatch_accepted", {"visit_at": str(answer.visit_at)})
-                return
+                return ClaimStage.DOCUMENT_GATHERING
             self._view.declined_by.append(agent)
             self._record(agent, "dispatch_declined", {"reason": answer.decline_reason})
 
-    async def _gather_and_verify(self, codes: list[str]) -> None:
-        """Document gathering and verification until the consultant finds the set complete.
-
-        What is missing goes back to the gatherer all at once, never one item at a time.
-        """
-        pending = codes
-        sent_back: list[dict[str, Any]] = []
-        while True:
-            self._enter(ClaimStage.DOCUMENT_GATHERING)
-            role, gatherer = self._gatherer()
-            submitted = DocumentsSubmitted.model_validate(
-                await self._human(
-                    TaskKind.GATHER_DOCUMENTS,
-                    role,
-                    gatherer,
-                    data={"items": pending, "sent_back": sent_back},
-                )
-            )
-            self._apply_progress(submitted.items, submitted.hospital_trips, gatherer or SYSTEM)
-
-            self._enter(ClaimStage.VERIFICATION)
-            verified = DocumentsVerified.model_validate(
-                await self._human(
-                    TaskKind.VERIFY_DOCUMENTS,
-                    Role.CONSULTANT,
-                    self._view.opening.consultant,
-                    data={"items": pending},
-                )
-            )
-            if verified.complete:
-                return
-            self._apply_progress(verified.sent_back, [], self._view.opening.consultant)
-            pending = [u.code for u in verified.sent_back]
-            sent_back = [u.model_dump(mode="json") for u in verified.sent_back]
-
-    async def _confirm_filing(self) -> bool:
-        """The consultant files on the user's behalf only after the user confirms."""
-        self._enter(ClaimStage.FILING)
-        role, who = self._explainer()
-        confirmed = FilingConfirmed.model_validate(
-            await self._human(TaskKind.CONFIRM_FILING, role, who, data={"summary": self._view.summary})
+    async def _gather(self) -> ClaimStage:
+        """Document gathering: what is pending (after a send-back, all of it at once)."""
+        role, gatherer = self._gatherer()
+        submitted = await self._person(
+            TaskKind.GATHER_DOCUMENTS,
+            role,
+            gatherer,
+            DocumentsSubmitted,
+            data={"items": self._pending_documents, "sent_back": self._sent_back},
         )
-        self._view.user_confirmed_filing = confirmed.confirmed
-        return confirmed.confirmed
+        self._apply_progress(submitted.items, submitted.hospital_trips, gatherer or SYSTEM)
+        return ClaimStage.VERIFICATION
 
-    async def _file(self) -> None:
-        filed = ClaimFiled.model_validate(
-            await self._human(TaskKind.FILE_CLAIM, Role.CONSULTANT, self._view.opening.consultant)
+    async def _verify(self) -> ClaimStage:
+        """The consultant verifies; what is missing goes back to the gatherer all at once."""
+        verified = await self._person(
+            TaskKind.VERIFY_DOCUMENTS,
+            Role.CONSULTANT,
+            self._view.opening.consultant,
+            DocumentsVerified,
+            data={"items": self._pending_documents},
+        )
+        if verified.complete:
+            # Supplemental documents go back to the insurer; the first set, to filing.
+            return ClaimStage.INSURER_REVIEW if self._view.filing else ClaimStage.FILING
+        self._apply_progress(verified.sent_back, [], self._view.opening.consultant)
+        self._pending_documents = [u.code for u in verified.sent_back]
+        self._sent_back = [u.model_dump(mode="json") for u in verified.sent_back]
+        return ClaimStage.DOCUMENT_GATHERING
+
+    async def _filing(self) -> ClaimStage:
+        """The consultant files on the user's behalf only after the user confirms."""
+        if not self._view.user_confirmed_filing:
+            role, who = self._explainer()
+            confirmed = await self._person(
+                TaskKind.CONFIRM_FILING,
+                role,
+                who,
+                FilingConfirmed,
+                data={"summary": self._view.summary},
+            )
+            self._view.user_confirmed_filing = confirmed.confirmed
+            if not confirmed.confirmed:
+                return await self._close(Closure.WITHDRAWN, "the user declined to file the claim")
+        filed = await self._person(
+            TaskKind.FILE_CLAIM, Role.CONSULTANT, self._view.opening.consultant, ClaimFiled
         )
         self._view.filing = filed
+        payout = self._view.payout
         expected = compute_payout(self._payout_terms(), filed.expenses)
-        self._view.payout.expected = expected
-        self._explain_expected_payout()
+        payout.expected = expected
+        payout.explanation_zh = explain(expected, self._payout_terms(), language="zh")
+        payout.explanation_en = explain(expected, self._payout_terms(), language="en")
         self._record(
             SYSTEM,
             "expected_payout_computed",
             {"expected": str(expected.payout), "reference": filed.insurer_claim_reference},
         )
-        self._start_statutory_clock(
-            "decision",
-            self._policy.statutory.decision_within,
-            lambda: any(r.decided for r in self._view.insurer_responses),
-        )
+        self._clock.start_statutory("decision", self._policy.statutory.decision_within)
+        return ClaimStage.PRE_DECISION_EXPLANATION
 
-    async def _explain_expectations(self) -> None:
+    async def _explain_expectations(self) -> ClaimStage:
         """While waiting, the user learns what to expect: ratio, deductible, the estimate."""
-        self._enter(ClaimStage.PRE_DECISION_EXPLANATION)
         role, who = self._explainer()
-        ExpectationsExplained.model_validate(
-            await self._human(
-                TaskKind.EXPLAIN_EXPECTATIONS,
-                role,
-                who,
-                data={
-                    "explanation_zh": self._view.payout.explanation_zh,
-                    "explanation_en": self._view.payout.explanation_en,
-                },
-            )
+        await self._person(
+            TaskKind.EXPLAIN_EXPECTATIONS,
+            role,
+            who,
+            ExpectationsExplained,
+            data={
+                "explanation_zh": self._view.payout.explanation_zh,
+                "explanation_en": self._view.payout.explanation_en,
+            },
         )
+        return ClaimStage.INSURER_REVIEW
 
-    async def _insurer_review(self) -> InsurerResponse:
+    async def _insurer_review(self) -> ClaimStage:
         """Investigation and review, until the insurer decides. Its answers come from a
         consultant reading the insurer's portal, or from the insurer's API (a Signal)."""
-        while True:
-            self._enter(ClaimStage.INSURER_REVIEW)
-            reference = self._view.filing.insurer_claim_reference if self._view.filing else None
-            task = self._open_task(
-                TaskKind.RECORD_INSURER_RESPONSE,
-                Role.CONSULTANT,
-                self._view.opening.consultant,
-                data={"insurer_claim_reference": reference},
-            )
-            await self._project()
-            await self._wait_for_people(
-                lambda: task.status is not TaskStatus.OPEN or bool(self._insurer_inbox)
-            )
-            if task.status is TaskStatus.OPEN:
-                response = self._insurer_inbox.pop(0)
-                self._cancel_task(task, "answered by the insurer's API")
-            else:
-                assert task.result is not None
-                response = InsurerResponse.model_validate(task.result)
-            self._view.insurer_responses.append(response)
-            self._record(
-                SYSTEM, "insurer_responded", response.model_dump(mode="json", exclude={"kind"})
-            )
-            if response.decision is InsurerDecision.SUPPLEMENTAL_DOCUMENTS_REQUESTED:
-                self._request_supplements(response.requested_documents)
-                await self._gather_and_verify(response.requested_documents)
-            elif response.decided:
-                return response
-
-    async def _explain_outcome(self, response: InsurerResponse) -> None:
-        """Payout and explanation; a contested outcome opens dispute handling."""
-        self._enter(ClaimStage.PAYOUT_EXPLANATION)
+        reference = self._view.filing.insurer_claim_reference if self._view.filing else None
+        task = self._tasks.current(TaskKind.RECORD_INSURER_RESPONSE) or self._open_task(
+            TaskKind.RECORD_INSURER_RESPONSE,
+            Role.CONSULTANT,
+            self._view.opening.consultant,
+            data={"insurer_claim_reference": reference},
+        )
+        await self._project()
+        await self._wait_for_people(
+            lambda: task.status is not TaskStatus.OPEN or bool(self._insurer_inbox)
+        )
+        if task.status is TaskStatus.OPEN:
+            response = self._insurer_inbox.pop(0)
+            self._tasks.cancel(task, "answered by the insurer's API")
+        else:
+            response = self._tasks.take_outcome(task, InsurerResponse)
+        self._keep(self._view.insurer_responses, response)
+        self._record(
+            SYSTEM, "insurer_responded", response.model_dump(mode="json", exclude={"kind"})
+        )
+        if response.decision is InsurerDecision.SUPPLEMENTAL_DOCUMENTS_REQUESTED:
+            self._request_supplements(response.requested_documents)
+            return ClaimStage.DOCUMENT_GATHERING
+        if not response.decided:
+            return ClaimStage.INSURER_REVIEW
+        self._clock.statutory_clock_met("decision")
         if response.amount is not None:
             self._award(response.amount)
+        return ClaimStage.PAYOUT_EXPLANATION
+
+    async def _explain_outcome(self) -> ClaimStage:
+        """Payout and explanation; a contested outcome opens dispute handling."""
+        response = self._view.insurer_responses[-1]
         role, who = self._explainer()
-        explained = OutcomeExplained.model_validate(
-            await self._human(
-                TaskKind.EXPLAIN_OUTCOME,
-                role,
-                who,
-                data={
-                    "decision": response.decision.value,
-                    "claim_report": response.claim_report,
-                    "reason": response.reason,
-                    "explanation_zh": self._view.payout.explanation_zh,
-                    "explanation_en": self._view.payout.explanation_en,
-                },
-            )
+        explained = await self._person(
+            TaskKind.EXPLAIN_OUTCOME,
+            role,
+            who,
+            OutcomeExplained,
+            data={
+                "decision": response.decision.value,
+                "claim_report": response.claim_report,
+                "reason": response.reason,
+                "explanation_zh": self._view.payout.explanation_zh,
+                "explanation_en": self._view.payout.explanation_en,
+            },
         )
         if not explained.user_accepts:
-            self._enter(ClaimStage.DISPUTE)
-            dispute = DisputeResolved.model_validate(
-                await self._human(
-                    TaskKind.RESOLVE_DISPUTE,
-                    Role.CONSULTANT,
-                    self._view.opening.consultant,
-                    data={"decision": response.decision.value, "note": explained.note},
-                )
-            )
-            self._view.dispute = dispute
-            if dispute.resolution is DisputeResolution.REVISED:
-                assert dispute.revised_amount is not None
-                self._award(dispute.revised_amount)
+            self._dispute_note = explained.note
+            return ClaimStage.DISPUTE
+        return await self._close_explained()
+
+    async def _dispute(self) -> ClaimStage:
+        response = self._view.insurer_responses[-1]
+        dispute = await self._person(
+            TaskKind.RESOLVE_DISPUTE,
+            Role.CONSULTANT,
+            self._view.opening.consultant,
+            DisputeResolved,
+            data={"decision": response.decision.value, "note": self._dispute_note},
+        )
+        self._view.dispute = dispute
+        if dispute.resolution is DisputeResolution.REVISED:
+            assert dispute.revised_amount is not None
+            self._award(dispute.revised_amount)
+        return await self._close_explained()
+
+    async def _close_explained(self) -> ClaimStage:
+        response = self._view.insurer_responses[-1]
         paid = bool(self._view.payout.awarded)
-        await self._close(
+        return await self._close(
             Closure.PAID_AND_EXPLAINED if paid else Closure.DENIED_AND_EXPLAINED,
             response.claim_report or response.reason or "",
         )
@@ -391,40 +432,22 @@ class ClaimWorkflow(Clocks):
         o = self._view.opening
         return payout_terms(o.policy, o.policyholder)
 
-    def _explain_expected_payout(self) -> None:
-        payout = self._view.payout
-        assert payout.expected is not None
-        terms = self._payout_terms()
-        payout.explanation_zh = explain(payout.expected, terms, language="zh")
-        payout.explanation_en = explain(payout.expected, terms, language="en")
-
     def _award(self, amount: Any) -> None:
         payout = self._view.payout
         old = payout.awarded
         if old is None:
-            self._start_statutory_clock(
-                "payment", self._policy.statutory.payment_within, self._closed
-            )
+            self._clock.start_statutory("payment", self._policy.statutory.payment_within)
         payout.awarded = amount
         if payout.expected is not None:
-            self._explain_expected_payout()  # an award explains afresh, never on an old one
-            payout.reconciliation = reconcile(payout.expected, amount)
-            if not payout.reconciliation.matches:
-                diff = format_yuan(abs(payout.reconciliation.difference))
-                more = payout.reconciliation.difference > 0
-                payout.explanation_en = (
-                    f"The insurer awarded {format_yuan(amount)} yuan, {diff} yuan "
-                    f"{'more' if more else 'less'} than the terms give:\n" + payout.explanation_en
-                )
-                payout.explanation_zh = (
-                    f"保险公司实际赔付 {format_yuan(amount)} 元，比按条款计算的金额"
-                    f"{'多' if more else '少'} {diff} 元：\n" + payout.explanation_zh
-                )
+            payout.reconciliation, payout.explanation_zh, payout.explanation_en = explain_award(
+                payout.expected, self._payout_terms(), amount
+            )
         self._record(SYSTEM, "payout_awarded", {"old": str(old) if old else None, "new": str(amount)})
 
-    async def _close(self, closure: Closure, explanation: str, actor: str = SYSTEM) -> None:
-        for task in list(self._view.tasks):
-            self._cancel_task(task, f"claim closed: {closure.value}")
+    async def _close(self, closure: Closure, explanation: str, actor: str = SYSTEM) -> ClaimStage:
+        for task in self._tasks.open:
+            self._tasks.cancel(task, f"claim closed: {closure.value}")
+        self._sync_open_tasks()
         self._view.status = ClaimStatus.CLOSED
         self._view.closure = closure
         self._view.closed_at = workflow.now()
@@ -432,14 +455,12 @@ class ClaimWorkflow(Clocks):
         self._record(actor, "claim_closed", {"closure": closure.value, "explanation": explanation})
         await self._project()
         self._settled = self._changes
+        return ClaimStage.CLOSED
 
     # --- who does what ------------------------------------------------------------------
 
-    def _offline(self) -> bool:
-        return self._view.field_agent is not None
-
     def _gatherer(self) -> tuple[Role, str | None]:
-        if self._offline():
+        if self._view.field_agent is not None:
             return Role.FIELD_AGENT, self._view.field_agent
         return Role.CONSULTANT, self._view.opening.consultant
 
@@ -447,71 +468,110 @@ class ClaimWorkflow(Clocks):
         """The agent explains on the offline path; the consultant on the online path."""
         return self._gatherer()
 
-    # --- tasks --------------------------------------------------------------------------
+    # --- waiting for people -------------------------------------------------------------
 
-    async def _human(
-        self, kind: TaskKind, role: Role, assignee: str | None, data: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
+    async def _person(
+        self,
+        kind: TaskKind,
+        role: Role,
+        assignee: str | None,
+        outcome: type[O],
+        data: dict[str, Any] | None = None,
+    ) -> O:
         """Open a task, project it, and wait for a person to complete it: the outcome."""
-        task = await self._human_task(kind, role, assignee, data)
-        assert task.result is not None
-        return task.result
+        _, result = await self._person_task(kind, role, assignee, outcome, data)
+        return result
 
-    async def _human_task(
-        self, kind: TaskKind, role: Role, assignee: str | None, data: dict[str, Any] | None = None
-    ) -> Task:
-        """The task as completed: its assignee may have changed while it was open."""
-        task = self._open_task(kind, role, assignee, data=data)
+    async def _person_task(
+        self,
+        kind: TaskKind,
+        role: Role,
+        assignee: str | None,
+        outcome: type[O],
+        data: dict[str, Any] | None = None,
+    ) -> tuple[Task, O]:
+        """The task as completed (its assignee may have changed while it was open) and its
+        outcome. A run continued as new takes up the task its predecessor left open."""
+        task = self._tasks.current(kind) or self._open_task(kind, role, assignee, data)
         await self._project()
         await self._wait_for_people(lambda: task.status is not TaskStatus.OPEN)
-        if task.result is None:  # cancelled under us: only a closing claim does that
+        if task.status is not TaskStatus.COMPLETED:  # cancelled: only a closing claim does that
             raise asyncio.CancelledError()
-        return task
+        return task, self._tasks.take_outcome(task, outcome)
 
     def _open_task(
         self, kind: TaskKind, role: Role, assignee: str | None, data: dict[str, Any] | None = None
     ) -> Task:
-        self._task_seq += 1
-        now = workflow.now()
-        task = Task(
-            task_id=task_id_for(self._view.claim_id, self._task_seq),
-            claim_id=self._view.claim_id,
-            kind=kind,
-            role=role,
-            assignee=assignee,
-            created_at=now,
-            due_at=self._due_at(kind, now),
-            data=data or {},
+        task = self._tasks.issue(
+            kind, role, assignee, self._clock.due_at(kind, workflow.now()), data
         )
-        self._tasks[task.task_id] = task
-        self._view.tasks.append(task)
-        self._touch(task)
-        self._watch_task(task)
-        self._record(
-            SYSTEM,
-            "task_opened",
-            {"task_id": task.task_id, "kind": kind.value, "role": role.value, "assignee": assignee},
-        )
+        self._sync_open_tasks()
+        self._clock.changed()
         return task
 
-    def _cancel_task(self, task: Task, reason: str) -> None:
-        task.status = TaskStatus.CANCELLED
-        task.completed_at = workflow.now()
-        self._view.tasks.remove(task)
-        self._touch(task)
-        self._record(SYSTEM, "task_cancelled", {"task_id": task.task_id, "reason": reason})
-
     async def _wait_for_people(self, done: Callable[[], bool]) -> None:
-        # The workflow has reached a wait: every change so far is digested.
-        self._settled = self._changes
-        await workflow.wait_condition(done)
+        """Wait until `done`; the claim continues as new here when its run is full."""
+        while True:
+            # The workflow has reached a wait: every change so far is digested.
+            self._settled = self._changes
+            await workflow.wait_condition(lambda: done() or self._run_is_full())
+            if done():
+                return
+            await self._continue_as_new(done)
 
-    def _find_task(self, task_id: str) -> Task | None:
-        return self._tasks.get(task_id)
+    def _run_is_full(self) -> bool:
+        info = workflow.info()
+        budget = self._policy.history
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= budget.events
+            or info.get_current_history_size() >= budget.bytes
+        )
 
-    def _touch(self, task: Task) -> None:
-        self._change_gen += 1
-        self._changed_tasks[task.task_id] = self._change_gen
+    async def _continue_as_new(self, done: Callable[[], bool]) -> None:
+        """Hand the claim to a new run once nothing is half done: no handler running, no
+        nudge being sent, everything written to the read model. Returns if `done` came
+        true meanwhile (the step goes on in this run)."""
+
+        def quiet() -> bool:
+            return workflow.all_handlers_finished() and not self._clock.busy
+
+        while True:
+            await workflow.wait_condition(lambda: done() or quiet())
+            if done():
+                return
+            await self._project()
+            if done():
+                return
+            if quiet() and not self._ledger.pending:
+                break
+        workflow.logger.info("claim continues as new", extra={"claim_id": self._view.claim_id})
+        self._sync_open_tasks()
+        workflow.continue_as_new(
+            ClaimStart(
+                claim_id=self._view.claim_id,
+                opening=self._view.opening,
+                policy=self._policy,
+                carried=ClaimCarry(
+                    view=self._view.model_copy(update={"tasks": []}),  # carried once: open_tasks
+                    task_seq=self._tasks.seq,
+                    timeline_seq=self._ledger.seq,
+                    open_tasks=self._tasks.open,
+                    insurer_inbox=self._insurer_inbox,
+                    pending_documents=self._pending_documents,
+                    sent_back=self._sent_back,
+                    dispute_note=self._dispute_note,
+                    progress_at=self._clock.progress_at,
+                    stall_alerts=self._clock.stall_alerts,
+                    statutory_met=sorted(self._clock.statutory_met),
+                    statutory_followed_up=sorted(self._clock.followed_up),
+                    runs=self._runs,
+                ),
+            )
+        )
+
+    def _sync_open_tasks(self) -> None:
+        self._view.tasks = self._tasks.open
 
     # --- checklist ----------------------------------------------------------------------
 
@@ -519,7 +579,7 @@ class ClaimWorkflow(Clocks):
         return next((i for i in self._view.checklist if i.code == code), None)
 
     def _apply_progress(
-        self, updates: list[ChecklistUpdate], trips: list[Any], actor: str
+        self, updates: list[ChecklistUpdate], trips: list[HospitalTrip], actor: str
     ) -> None:
         for u in updates:
             item = self._item(u.code)
@@ -539,7 +599,7 @@ class ClaimWorkflow(Clocks):
                     },
                 )
         for trip in trips:
-            self._view.hospital_trips.append(trip)
+            self._keep(self._view.hospital_trips, trip)
             self._record(actor, "hospital_trip", trip.model_dump(mode="json"))
 
     def _request_supplements(self, codes: list[str]) -> None:
@@ -556,42 +616,37 @@ class ClaimWorkflow(Clocks):
                 )
                 self._view.checklist.append(item)
             item.status, item.rejection_reason = ChecklistItemStatus.MISSING, None
+        self._pending_documents = list(codes)
+        self._sent_back = []
         self._record(SYSTEM, "supplemental_documents_requested", {"codes": codes})
 
-    def _unknown_documents(self, codes: list[str], *, catalogue: bool = False) -> list[str]:
-        known = DOCUMENTS.keys() if catalogue else {i.code for i in self._view.checklist}
-        return [c for c in codes if c not in known]
+    @staticmethod
+    def _keep(latest: list[Any], item: Any) -> None:
+        latest.append(item)
+        del latest[:-KEEP_IN_VIEW]
 
     # --- messages from people and insurers ----------------------------------------------
 
     @workflow.update
-    async def opened(self) -> ClaimView:
+    async def opened(self) -> ClaimStep:
         """Sent with the start (update-with-start): answers once the claim is projected and
         its first task is open, and answers a duplicate opening with the claim as it is."""
         await workflow.wait_condition(lambda: self._settled >= self._changes)
-        return self._view
+        return self._step()
 
     @workflow.update
-    async def complete_task(self, completion: CompleteTask) -> ClaimView:
-        task = self._find_task(completion.task_id)
+    async def complete_task(self, completion: CompleteTask) -> ClaimStep:
+        task = self._tasks.get(completion.task_id)
         # Two updates validated in one activation can both pass the validator: re-check.
         if task is None or task.status is not TaskStatus.OPEN:
             raise ApplicationError("task is no longer open", type=Rejection.TASK_NOT_OPEN)
-        task.status = TaskStatus.COMPLETED
-        task.completed_at = workflow.now()
-        task.completed_by = completion.completed_by
-        task.result = completion.outcome.model_dump(mode="json")
-        self._view.tasks.remove(task)
-        self._touch(task)
-        self._record(
-            completion.completed_by,
-            "task_completed",
-            {"task_id": task.task_id, "kind": task.kind.value, "result": task.result},
-        )
-        if task.kind in SIDE_TASKS:
+        side_task = task.kind is TaskKind.FOLLOW_UP_INSURER  # nobody in the lifecycle waits
+        self._tasks.complete(task, completion.completed_by, completion.outcome, awaited=not side_task)
+        self._sync_open_tasks()
+        if side_task:
             await self._project()
-            return self._view
-        self._mark_progress()
+            return self._step()
+        self._clock.mark_progress()
         return await self._settle()
 
     @complete_task.validator
@@ -603,48 +658,16 @@ class ClaimWorkflow(Clocks):
                 f"task {task.task_id} is a {task.kind.value} task, not {outcome.kind.value}",
                 type=Rejection.OUTCOME_MISMATCH,
             )
-        problem = self._rule_broken(task, outcome)
+        problem = completion_problem(self._view, self._policy, task, outcome)
         if problem:
             raise ApplicationError(problem, type=Rejection.NOT_ALLOWED)
 
-    def _rule_broken(self, task: Task, outcome: Any) -> str | None:
-        """Rules that depend on the claim, not just on the outcome's own fields."""
-        if isinstance(outcome, TriageDecision) and outcome.path is ServicePath.OFFLINE:
-            h = self._view.opening.policyholder
-            verdict = offline_eligibility(
-                h.needs, outcome.meets_pre_audit, h.city, self._policy.offline_cities
-            )
-            if not verdict.eligible:
-                return "the offline path is not available: " + "; ".join(verdict.reasons)
-        if isinstance(outcome, DocumentsSubmitted | DocumentsVerified):
-            updates = outcome.items if isinstance(outcome, DocumentsSubmitted) else outcome.sent_back
-            codes = [u.code for u in updates]
-            if isinstance(outcome, DocumentsSubmitted):
-                codes += [c for trip in outcome.hospital_trips for c in trip.printed]
-            unknown = self._unknown_documents(codes)
-            if unknown:
-                return f"not on this claim's checklist: {', '.join(unknown)}"
-        if isinstance(outcome, DocumentsVerified) and outcome.complete:
-            pending = set(task.data.get("items", []))
-            missing = [
-                i.code
-                for i in self._view.checklist
-                if i.code in pending and i.status is not ChecklistItemStatus.COLLECTED
-            ]
-            if missing:
-                return f"not complete: still missing {', '.join(missing)}"
-        if isinstance(outcome, InsurerResponse):
-            unknown = self._unknown_documents(outcome.requested_documents, catalogue=True)
-            if unknown:
-                return f"unknown documents: {', '.join(unknown)}"
-        return None
-
     @workflow.update
-    async def record_progress(self, progress: ChecklistProgress) -> ClaimView:
+    async def record_progress(self, progress: ChecklistProgress) -> ClaimStep:
         """The agent ticks off documents as he goes, before submitting the set."""
         self._apply_progress(progress.items, progress.hospital_trips, progress.recorded_by)
         await self._project()
-        return self._view
+        return self._step()
 
     @record_progress.validator
     def _validate_progress(self, progress: ChecklistProgress) -> None:
@@ -654,29 +677,28 @@ class ClaimWorkflow(Clocks):
                 f"documents are recorded while gathering, not in {self._view.stage.value}",
                 type=Rejection.NOT_ALLOWED,
             )
-        codes = [u.code for u in progress.items] + [
-            c for trip in progress.hospital_trips for c in trip.printed
-        ]
-        unknown = self._unknown_documents(codes)
+        unknown = unknown_documents(
+            document_codes(progress.items, progress.hospital_trips), self._view.checklist
+        )
         if unknown:
             raise ApplicationError(
                 f"not on this claim's checklist: {', '.join(unknown)}", type=Rejection.NOT_ALLOWED
             )
 
     @workflow.update
-    async def reassign_task(self, change: ReassignTask) -> ClaimView:
-        task = self._find_task(change.task_id)
+    async def reassign_task(self, change: ReassignTask) -> ClaimStep:
+        task = self._tasks.get(change.task_id)
         assert task is not None
         old = task.assignee
         task.assignee = change.assignee
-        self._touch(task)
+        self._ledger.touch(task)
         self._record(
             change.reassigned_by,
             "task_reassigned",
             {"task_id": task.task_id, "old": old, "new": change.assignee, "reason": change.reason},
         )
         await self._project()
-        return self._view
+        return self._step()
 
     @reassign_task.validator
     def _validate_reassign(self, change: ReassignTask) -> None:
@@ -688,18 +710,18 @@ class ClaimWorkflow(Clocks):
             )
 
     @workflow.update
-    async def add_note(self, note: NoteInput) -> ClaimView:
-        self._view.notes.append(Note(at=workflow.now(), **note.model_dump()))
+    async def add_note(self, note: NoteInput) -> ClaimStep:
+        """A note is a timeline entry: the read model keeps every one, the claim none."""
         self._record(note.author, "note_added", {"text": note.text})
         await self._project()
-        return self._view
+        return self._step()
 
     @add_note.validator
     def _validate_note(self, note: NoteInput) -> None:
         self._reject_if_closed()
 
     @workflow.update
-    async def withdraw(self, withdrawal: Withdrawal) -> ClaimView:
+    async def withdraw(self, withdrawal: Withdrawal) -> ClaimStep:
         """The user withdraws: every open task is cancelled and the claim closes."""
         self._withdrawal = withdrawal
         return await self._settle()
@@ -718,29 +740,29 @@ class ClaimWorkflow(Clocks):
         dropped here rather than allowed to fail the workflow."""
         if self._view.status is ClaimStatus.CLOSED:
             return
-        unknown = self._unknown_documents(response.requested_documents, catalogue=True)
-        if unknown:
+        if insurer_message_problem(response):
+            unknown = unknown_documents(response.requested_documents)
             self._record("insurer", "insurer_message_dropped", {"unknown_documents": unknown})
             return
         self._insurer_inbox.append(response)
         self._record("insurer", "insurer_message_received", {"decision": response.decision.value})
 
     @workflow.update
-    async def change_task(self, change: ChangeTask) -> ClaimView:
+    async def change_task(self, change: ChangeTask) -> ClaimStep:
         """A manager moves a task's due time or priority."""
-        task = self._find_task(change.task_id)
+        task = self._tasks.get(change.task_id)
         assert task is not None
         details: dict[str, Any] = {"task_id": task.task_id, "reason": change.reason}
         if change.due_at is not None and change.due_at != task.due_at:
             details["due_at"] = {"old": str(task.due_at), "new": str(change.due_at)}
-            self._move_deadline(task, change.due_at)
+            self._clock.move_deadline(task, change.due_at)
         if change.priority is not None and change.priority is not task.priority:
             details["priority"] = {"old": task.priority.value, "new": change.priority.value}
             task.priority = change.priority
-            self._touch(task)
+            self._ledger.touch(task)
         self._record(change.changed_by, "task_changed", details)
         await self._project()
-        return self._view
+        return self._step()
 
     @change_task.validator
     def _validate_change(self, change: ChangeTask) -> None:
@@ -751,10 +773,10 @@ class ClaimWorkflow(Clocks):
             raise ApplicationError("nothing to change", type=Rejection.DUPLICATE)
 
     @workflow.update
-    async def pause_clock(self, pause: ClockPause) -> ClaimView:
-        self._pause(pause.paused_by, pause.reason)
+    async def pause_clock(self, pause: ClockPause) -> ClaimStep:
+        self._clock.pause(pause.paused_by, pause.reason)
         await self._project()
-        return self._view
+        return self._step()
 
     @pause_clock.validator
     def _validate_pause(self, pause: ClockPause) -> None:
@@ -763,10 +785,10 @@ class ClaimWorkflow(Clocks):
             raise ApplicationError("the clock is paused already", type=Rejection.DUPLICATE)
 
     @workflow.update
-    async def resume_clock(self, resume: ClockResume) -> ClaimView:
-        self._resume(resume.resumed_by)
+    async def resume_clock(self, resume: ClockResume) -> ClaimStep:
+        self._clock.resume(resume.resumed_by)
         await self._project()
-        return self._view
+        return self._step()
 
     @resume_clock.validator
     def _validate_resume(self, resume: ClockResume) -> None:
@@ -780,22 +802,26 @@ class ClaimWorkflow(Clocks):
 
     @workflow.query
     def all_tasks(self) -> list[Task]:
-        """Every task of the claim, open or not: what the read model's tasks should hold."""
-        return list(self._tasks.values())
+        """The claim's open tasks (closed ones are in the read model, and not kept here)."""
+        return self._tasks.open
 
     @workflow.update
-    async def resync(self) -> ClaimView:
-        """Write the claim and every task to the read model again (`claimflow reconcile`)."""
-        for task in self._tasks.values():
-            self._touch(task)
+    async def resync(self) -> ClaimStep:
+        """Write the claim and its open tasks to the read model again (`claimflow reconcile`)."""
+        for task in self._tasks.open:
+            self._ledger.touch(task)
+        self._ledger.forget_written()
         await self._project()
-        return self._view
+        return self._step()
 
-    async def _settle(self) -> ClaimView:
+    async def _settle(self) -> ClaimStep:
         self._changes += 1
         mine = self._changes
         await workflow.wait_condition(lambda: self._settled >= mine)
-        return self._view
+        return self._step()
+
+    def _step(self) -> ClaimStep:
+        return ClaimStep.of(self._view)
 
     def _reject_if_closed(self) -> None:
         if self._view.status is ClaimStatus.CLOSED:
@@ -803,14 +829,15 @@ class ClaimWorkflow(Clocks):
 
     def _open_task_or_reject(self, task_id: str) -> Task:
         self._reject_if_closed()
-        task = self._find_task(task_id)
-        if task is None:
+        task = self._tasks.get(task_id)
+        if task is not None:
+            return task
+        status = self._tasks.closed_status(task_id)
+        if status is None:
             raise ApplicationError(f"no task {task_id} on this claim", type=Rejection.TASK_NOT_FOUND)
-        if task.status is not TaskStatus.OPEN:
-            raise ApplicationError(
-                f"task {task_id} is {task.status.value} already", type=Rejection.TASK_NOT_OPEN
-            )
-        return task
+        raise ApplicationError(
+            f"task {task_id} is {status.value} already", type=Rejection.TASK_NOT_OPEN
+        )
 
     # --- timeline and read model --------------------------------------------------------
 
@@ -818,31 +845,21 @@ class ClaimWorkflow(Clocks):
         old = self._view.stage
         if old is stage:
             return
-        self._mark_progress()
+        self._clock.mark_progress()
         self._view.stage = stage
         self._record(SYSTEM, "stage_changed", {"old": old.value, "new": stage.value})
 
     def _record(self, actor: str, action: str, details: dict[str, Any]) -> None:
-        self._timeline_seq += 1
-        now = workflow.now()
-        self._view.updated_at = now
-        self._unprojected.append(
-            TimelineEntry(
-                claim_id=self._view.claim_id,
-                seq=self._timeline_seq,
-                at=now,
-                actor=actor,
-                action=action,
-                details=details,
-            )
-        )
+        self._ledger.record(actor, action, details)
+        self._view.updated_at = workflow.now()
 
     def _upsert_search_attributes(self) -> None:
-        """Stage, city, assignees and overdue, for `temporal workflow list` and the UI."""
-        if not (self._timers and self._policy.search_attributes):
+        """Stage, city, assignees and overdue, for `temporal workflow list` and the UI;
+        upserted only when one of them changed."""
+        if not self._policy.search_attributes:
             return
         now = workflow.now()
-        open_tasks = self._view.tasks
+        open_tasks = self._tasks.open
         values = (
             self._view.stage.value,
             self._view.opening.policyholder.city,
@@ -862,25 +879,25 @@ class ClaimWorkflow(Clocks):
         )
 
     async def _project(self) -> None:
-        """Write what changed to the read model. Idempotent, so retries never duplicate.
-
-        What was sent is forgotten only once written: a projection cancelled by a withdrawal
-        is sent again with the next one.
-        """
-        self._view.version = self._timeline_seq
-        self._upsert_search_attributes()
-        sent_gen = self._change_gen
-        sent_seq = self._timeline_seq
-        projection = ClaimProjection(
-            claim=self._view,
-            tasks=[self._tasks[task_id] for task_id in self._changed_tasks],
-            timeline=list(self._unprojected),
-        )
-        await workflow.execute_activity_method(
-            ReadModelActivities.project_claim,
-            projection,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=OUTSIDE_RETRY,
-        )
-        self._unprojected = [e for e in self._unprojected if e.seq > sent_seq]
-        self._changed_tasks = {k: g for k, g in self._changed_tasks.items() if g > sent_gen}
+        """Write what changed to the read model: a local activity (a short, idempotent
+        write), one projection at a time so that they land in order."""
+        async with self._ledger.lock:
+            self._view.version = self._ledger.seq
+            self._sync_open_tasks()
+            changes, receipt = self._ledger.changes(self._view)
+            if not (
+                changes.full
+                or changes.timeline
+                or changes.tasks
+                or changes.snapshot
+                or changes.columns
+            ):
+                return
+            self._upsert_search_attributes()
+            await workflow.execute_local_activity_method(
+                ReadModelActivities.project_changes,
+                changes,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=OUTSIDE_RETRY,
+            )
+            self._ledger.written(receipt)

@@ -1,71 +1,153 @@
 """The clocks of a claim: task deadlines with nudges and escalation, stalled claims, the
 insurer's statutory deadlines, and pausing while the claim waits on the user.
 
-A mixin of ClaimWorkflow, kept apart so that claim.py reads like the lifecycle. Every wait is
-a durable workflow timer (`wait_condition` with a timeout): a claim waits months for free,
-and a worker restart loses no nudge. Each nudge goes through the notifications outbox with a
-deterministic id, so it is sent once.
+One durable timer per claim, armed at the earliest deadline still pending; it is re-armed
+only when an earlier deadline appears. A timer that fires with nothing due simply sleeps
+again, so no step of the claim cancels or re-arms a timer. What has fired is part of the
+claim's state (a task's `nudged` steps, the stall alerts, the statutory follow-ups), so a
+run that continues as new neither repeats nor forgets a nudge. Each nudge goes through the
+notifications outbox with a deterministic id: it is sent once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.notify import NotifyActivities
-    from domain.models import ClaimView, Task
+    from domain.models import ClaimCarry, ClaimView, Task
     from domain.notifications import Notification, NotificationKind
     from domain.policy import ServicePolicy, TaskPolicy
-    from domain.vocabulary import ClaimStatus, Priority, Role, TaskKind, TaskStatus
-
-if TYPE_CHECKING:
-    from temporalio.common import RetryPolicy
+    from domain.vocabulary import ClaimStatus, Priority, Role, TaskKind
+    from workflows.ledger import Ledger
+    from workflows.tasks import TaskBook
 
 SYSTEM = "system"
 ESCALATED_PRIORITY = (Priority.HIGH, Priority.URGENT)
 
 
-class Clocks:
-    # Provided by ClaimWorkflow.
-    _policy: ServicePolicy
-    _view: ClaimView
-    _timers: bool
-    _clock_rev: int
-    _progress: int
-    _background: list[asyncio.Task[None]]
-    _retry: RetryPolicy
-    _activity_timeout: timedelta
+@dataclass(frozen=True)
+class Due:
+    """One pending deadline: when, and what happens then."""
 
-    def _record(self, actor: str, action: str, details: dict[str, Any]) -> None: ...
-    async def _project(self) -> None: ...
-    def _touch(self, task: Task) -> None: ...
-    def _open_task(
-        self, kind: TaskKind, role: Role, assignee: str | None, data: dict[str, Any] | None = None
-    ) -> Task: ...
+    at: datetime
+    what: str  # "task", "stall" or "statutory"
+    key: str
+    task: Task | None = None
+
+
+class Clock:
+    def __init__(
+        self,
+        policy: ServicePolicy,
+        view: ClaimView,
+        book: TaskBook,
+        ledger: Ledger,
+        *,
+        project: Callable[[], Awaitable[None]],
+        retry: RetryPolicy,
+        activity_timeout: timedelta,
+        carried: ClaimCarry | None = None,
+    ) -> None:
+        self._policy = policy
+        self._view = view
+        self._book = book
+        self._ledger = ledger
+        self._project = project
+        self._retry = retry
+        self._activity_timeout = activity_timeout
+        self.progress_at: datetime = carried.progress_at if carried else workflow.now()
+        self.stall_alerts = carried.stall_alerts if carried else 0
+        self.statutory_met: set[str] = set(carried.statutory_met) if carried else set()
+        self.followed_up: set[str] = set(carried.statutory_followed_up) if carried else set()
+        self.busy = False
+        """True while nudges are being sent: a run does not continue as new in the middle."""
+        self._armed: datetime | None = None
+        self._wake = False
 
     def _closed(self) -> bool:
         return self._view.status is ClaimStatus.CLOSED
 
-    def _in_background(self, coro: Any) -> None:
-        self._background.append(asyncio.create_task(coro))
+    def _paused(self) -> bool:
+        return self._view.paused_since is not None
+
+    # --- the one timer ------------------------------------------------------------------
+
+    async def run(self) -> None:
+        while not self._closed():
+            due = self._next_due()
+            if due is None or due.at > workflow.now():
+                self._arm(due)
+                await workflow.wait_condition(lambda: self._wake or self._closed())
+                self._wake = False
+                continue
+            self.busy = True
+            try:
+                while due is not None and due.at <= workflow.now() and not self._closed():
+                    await self._fire(due)
+                    due = self._next_due()
+                await self._project()
+            finally:
+                self.busy = False
+
+    def changed(self) -> None:
+        """Something may have brought a deadline forward: arm the timer earlier if so."""
+        self._arm(self._next_due())
+
+    def _arm(self, due: Due | None) -> None:
+        if due is None or (self._armed is not None and self._armed <= due.at):
+            return
+        delay = due.at - workflow.now()
+        if delay <= timedelta(0):
+            self._wake = True
+            return
+        self._armed = due.at
+        asyncio.create_task(self._sleep(due.at, delay))
+
+    async def _sleep(self, at: datetime, delay: timedelta) -> None:
+        await asyncio.sleep(delay.total_seconds())
+        if self._armed == at:
+            self._armed = None
+        self._wake = True
+
+    def _pending(self) -> list[Due]:
+        pending: list[Due] = []
+        for task in self._book.open:
+            policy = self._policy.task_policy(task.kind)
+            if policy is None or task.due_at is None or (policy.pausable and self._paused()):
+                continue
+            step = next(((k, at) for k, at in self._steps(task, policy) if k not in task.nudged), None)
+            if step is not None:
+                pending.append(Due(step[1], "task", step[0], task))
+        after = self._policy.stall_after.get(self._view.stage)
+        if after is not None and not self._paused() and self._view.stalled_since is None:
+            pending.append(Due(self.progress_at + after, "stall", "stalled"))
+        warn = self._policy.statutory.warn_before
+        for name, deadline in self._view.statutory_deadlines.items():
+            if name in self.statutory_met:
+                continue
+            for when, at in (("near", deadline - warn), ("past", deadline)):
+                if f"{name}/{when}" not in self.followed_up:
+                    pending.append(Due(at, "statutory", f"{name}/{when}"))
+                    break
+        return pending
+
+    def _next_due(self) -> Due | None:
+        return min(self._pending(), key=lambda d: d.at, default=None)
 
     # --- task deadlines -----------------------------------------------------------------
 
-    def _due_at(self, kind: TaskKind, start: datetime) -> datetime | None:
+    def due_at(self, kind: TaskKind, start: datetime) -> datetime | None:
         policy = self._policy.task_policy(kind)
         if policy is None:
             return None
         return self._policy.after(start, policy.due, policy.business_time)
-
-    def _watch_task(self, task: Task) -> None:
-        policy = self._policy.task_policy(task.kind)
-        if self._timers and policy is not None and task.due_at is not None:
-            self._in_background(self._watch(task, policy))
 
     def _steps(self, task: Task, policy: TaskPolicy) -> list[tuple[str, datetime]]:
         """Every nudge of a task, in time order, from its current due time."""
@@ -85,37 +167,31 @@ class Clocks:
             )
         return sorted(steps, key=lambda s: s[1])
 
-    async def _watch(self, task: Task, policy: TaskPolicy) -> None:
-        fired: set[tuple[int, str]] = set()
-        while task.status is TaskStatus.OPEN and not self._closed():
-            pending = [
-                (key, at)
-                for key, at in self._steps(task, policy)
-                if (task.deadline_round, key) not in fired
-            ]
-            if not pending:
-                return
-            key, at = pending[0]
-            rev = self._clock_rev
-            changed: Callable[[], bool] = lambda: (  # noqa: E731
-                task.status is not TaskStatus.OPEN or self._clock_rev != rev
-            )
-            if policy.pausable and self._view.paused_since is not None:
-                await workflow.wait_condition(changed)
-                continue
-            delay = at - workflow.now()
-            if delay > timedelta(0):
-                try:
-                    await workflow.wait_condition(changed, timeout=delay)
-                    continue  # completed, paused, or the due time moved: look again
-                except asyncio.TimeoutError:
-                    pass
-            fired.add((task.deadline_round, key))
-            await self._fire(task, key, policy)
+    def move_deadline(self, task: Task, due_at: datetime) -> None:
+        task.due_at = due_at
+        task.deadline_round += 1
+        task.nudged = []
+        self._ledger.touch(task)
+        self.changed()
 
-    async def _fire(self, task: Task, key: str, policy: TaskPolicy) -> None:
+    async def _fire(self, due: Due) -> None:
+        if due.what == "task":
+            assert due.task is not None
+            due.task.nudged.append(due.key)
+            self._ledger.touch(due.task)
+            await self._nudge(due.task, due.key)
+        elif due.what == "stall":
+            await self._stalled()
+        else:
+            self.followed_up.add(due.key)
+            await self._follow_up_insurer(*due.key.split("/"))
+
+    async def _nudge(self, task: Task, key: str) -> None:
+        policy = self._policy.task_policy(task.kind)
+        assert policy is not None
+        record = self._ledger.record
         if key == "reminder":
-            self._record(SYSTEM, "task_reminded", {"task_id": task.task_id, "to": task.assignee})
+            record(SYSTEM, "task_reminded", {"task_id": task.task_id, "to": task.assignee})
             await self._notify(
                 NotificationKind.REMINDER,
                 f"{task.task_id}/reminder/{task.deadline_round}",
@@ -124,20 +200,15 @@ class Clocks:
                 f"Task {task.kind.value} on claim {task.claim_id} is due at {task.due_at}.",
                 task,
             )
-            # Claims started before this change did not project here; their histories say so.
-            if workflow.patched("project-reminders"):
-                await self._project()
         elif key == "overdue":
-            self._record(SYSTEM, "task_overdue", {"task_id": task.task_id, "due_at": str(task.due_at)})
-            await self._project()
+            record(SYSTEM, "task_overdue", {"task_id": task.task_id, "due_at": str(task.due_at)})
         elif key.startswith("escalation-"):
             level = int(key.removeprefix("escalation-"))
             escalation = policy.escalations[level - 1]
             old = (task.priority, task.escalation_level)
             task.escalation_level = max(task.escalation_level, level)
             task.priority = ESCALATED_PRIORITY[min(level, len(ESCALATED_PRIORITY)) - 1]
-            self._touch(task)
-            self._record(
+            record(
                 SYSTEM,
                 "task_escalated",
                 {
@@ -156,12 +227,10 @@ class Clocks:
                 f"{task.assignee or 'nobody'}, is overdue since {task.due_at}.",
                 task,
             )
-            await self._project()
         elif key == "reassign":
             old_assignee = task.assignee
             task.assignee = None
-            self._touch(task)
-            self._record(
+            record(
                 SYSTEM,
                 "task_reassigned",
                 {"task_id": task.task_id, "old": old_assignee, "new": None,
@@ -176,116 +245,85 @@ class Clocks:
                 f"{task.role.value} pool: {old_assignee} did not act.",
                 task,
             )
-            await self._project()
-
-    def _move_deadline(self, task: Task, due_at: datetime) -> None:
-        task.due_at = due_at
-        task.deadline_round += 1
-        self._touch(task)
-        self._clock_rev += 1
 
     # --- waiting on the user ------------------------------------------------------------
 
-    def _pause(self, by: str, reason: str) -> None:
+    def pause(self, by: str, reason: str) -> None:
         self._view.paused_since = workflow.now()
-        self._clock_rev += 1
-        self._record(by, "clock_paused", {"reason": reason})
+        self._ledger.record(by, "clock_paused", {"reason": reason})
 
-    def _resume(self, by: str) -> None:
+    def resume(self, by: str) -> None:
         assert self._view.paused_since is not None
         paused_for = workflow.now() - self._view.paused_since
         self._view.paused_since = None
         moved = {}
-        for task in self._view.tasks:
+        for task in self._book.open:
             policy = self._policy.task_policy(task.kind)
-            if task.status is TaskStatus.OPEN and task.due_at and policy and policy.pausable:
+            if task.due_at and policy and policy.pausable:
                 old = task.due_at
-                self._move_deadline(task, old + paused_for)
+                self.move_deadline(task, old + paused_for)
                 moved[task.task_id] = {"old": str(old), "new": str(task.due_at)}
-        self._clock_rev += 1
-        self._record(
+        self.progress_at = workflow.now()  # the stall clock starts again
+        self._ledger.record(
             by, "clock_resumed", {"paused_seconds": paused_for.total_seconds(), "due": moved}
         )
+        self.changed()
 
     # --- stalled claims -----------------------------------------------------------------
 
-    def _mark_progress(self) -> None:
-        """Any step forward clears the stalled flag."""
-        self._progress += 1
+    def mark_progress(self) -> None:
+        """Any step forward clears the stalled flag and starts the stall clock again."""
+        self.progress_at = workflow.now()
         if self._view.stalled_since is not None:
-            self._record(SYSTEM, "stall_cleared", {"since": str(self._view.stalled_since)})
+            self._ledger.record(SYSTEM, "stall_cleared", {"since": str(self._view.stalled_since)})
             self._view.stalled_since = None
 
-    async def _watch_stalls(self) -> None:
-        alerts = 0
-        while not self._closed():
-            seen, rev = self._progress, self._clock_rev
-            moved: Callable[[], bool] = lambda: (  # noqa: E731
-                self._progress != seen or self._clock_rev != rev or self._closed()
-            )
-            after = self._policy.stall_after.get(self._view.stage)
-            if after is None or self._view.paused_since is not None:
-                await workflow.wait_condition(moved)
-                continue
-            try:
-                await workflow.wait_condition(moved, timeout=after)
-                continue
-            except asyncio.TimeoutError:
-                pass
-            alerts += 1
-            self._view.stalled_since = workflow.now()
-            stage = self._view.stage.value
-            self._record(SYSTEM, "claim_stalled", {"stage": stage, "after": str(after)})
-            await self._notify(
-                NotificationKind.STALLED,
-                f"stalled/{alerts}",
-                None,
-                Role.MANAGER,
-                f"Claim {self._view.claim_id} has made no progress in {stage} for {after}.",
-            )
-            await self._project()
-            await workflow.wait_condition(lambda: self._progress != seen or self._closed())
+    async def _stalled(self) -> None:
+        after = self._policy.stall_after[self._view.stage]
+        self.stall_alerts += 1
+        self._view.stalled_since = workflow.now()
+        stage = self._view.stage.value
+        self._ledger.record(SYSTEM, "claim_stalled", {"stage": stage, "after": str(after)})
+        await self._notify(
+            NotificationKind.STALLED,
+            f"stalled/{self.stall_alerts}",
+            None,
+            Role.MANAGER,
+            f"Claim {self._view.claim_id} has made no progress in {stage} for {after}.",
+        )
 
     # --- the insurer's statutory clocks -------------------------------------------------
 
-    def _start_statutory_clock(self, name: str, within: timedelta, done: Callable[[], bool]) -> None:
-        if not self._timers:
-            return
+    def start_statutory(self, name: str, within: timedelta) -> None:
         deadline = workflow.now() + within
         self._view.statutory_deadlines[name] = deadline
-        self._record(SYSTEM, "statutory_clock_started", {"clock": name, "deadline": str(deadline)})
-        self._in_background(self._watch_statutory(name, deadline, done))
+        self._ledger.record(
+            SYSTEM, "statutory_clock_started", {"clock": name, "deadline": str(deadline)}
+        )
+        self.changed()
 
-    async def _watch_statutory(
-        self, name: str, deadline: datetime, done: Callable[[], bool]
-    ) -> None:
+    def statutory_clock_met(self, name: str) -> None:
+        self.statutory_met.add(name)
+
+    async def _follow_up_insurer(self, name: str, when: str) -> None:
         """Near the deadline and again when it has passed, the consultant follows up."""
-        finished = lambda: done() or self._closed()  # noqa: E731
-        warn_at = deadline - self._policy.statutory.warn_before
-        for when, at in (("near", warn_at), ("past", deadline)):
-            delay = at - workflow.now()
-            if delay > timedelta(0):
-                try:
-                    await workflow.wait_condition(finished, timeout=delay)
-                except asyncio.TimeoutError:
-                    pass
-            if finished():
-                return
-            self._open_task(
-                TaskKind.FOLLOW_UP_INSURER,
-                Role.CONSULTANT,
-                self._view.opening.consultant,
-                data={"clock": name, "deadline": str(deadline), "when": when},
-            )
-            await self._notify(
-                NotificationKind.STATUTORY,
-                f"statutory/{name}/{when}",
-                self._view.opening.consultant,
-                Role.CONSULTANT,
-                f"The insurer's {name} deadline for claim {self._view.claim_id} is {when}:"
-                f" {deadline}.",
-            )
-            await self._project()
+        deadline = self._view.statutory_deadlines[name]
+        consultant = self._view.opening.consultant
+        self._book.issue(
+            TaskKind.FOLLOW_UP_INSURER,
+            Role.CONSULTANT,
+            consultant,
+            self.due_at(TaskKind.FOLLOW_UP_INSURER, workflow.now()),
+            data={"clock": name, "deadline": str(deadline), "when": when},
+        )
+        await self._notify(
+            NotificationKind.STATUTORY,
+            f"statutory/{name}/{when}",
+            consultant,
+            Role.CONSULTANT,
+            f"The insurer's {name} deadline for claim {self._view.claim_id} is {when}:"
+            f" {deadline}.",
+        )
 
     # --- notifications ------------------------------------------------------------------
 

@@ -11,11 +11,19 @@ from fastapi import APIRouter, Header, HTTPException, Query
 from pydantic import BaseModel
 
 from api.auth import CurrentUser, Opener, Principal, check_acting_as, forbidden
-from api.deps import ClaimsDep, OwnClaim, PoolDep, SettingsDep
+from api.deps import AnswerDep, ClaimsDep, OwnClaim, PoolDep, SettingsDep
 from api.exact import Exact
 from api.schemas import ClaimListQuery, ClaimQuery, ClaimsPage, Problem, Timeline
 from domain.checklist import ChecklistItem
-from domain.models import ClaimOpening, ClaimView, ClockPause, ClockResume, NoteInput, Withdrawal
+from domain.models import (
+    ClaimOpening,
+    ClaimStep,
+    ClaimView,
+    ClockPause,
+    ClockResume,
+    NoteInput,
+    Withdrawal,
+)
 from domain.outcomes import ChecklistProgress
 from domain.vocabulary import AwareDatetime, Role
 from store import claim_list, notifications, read_model
@@ -45,14 +53,15 @@ _CHANGE_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.post("", status_code=201, response_model=ClaimView, responses=_CHANGE_RESPONSES)
+@router.post("", status_code=201, response_model=ClaimView | ClaimStep, responses=_CHANGE_RESPONSES)
 async def open_claim(
     opening: Exact[ClaimOpening],
     claims: ClaimsDep,
+    answer: AnswerDep,
     settings: SettingsDep,
     user: Opener,
     idempotency_key: IdempotencyKey = None,
-) -> ClaimView:
+) -> ClaimView | ClaimStep:
     """Discovery: a return visit, hotline call or self-report opens a claim case.
 
     Answers once the claim is recorded and its triage task is open for the consultant.
@@ -60,7 +69,7 @@ async def open_claim(
     claim.
     """
     key = f"{user.user_id}:{idempotency_key}" if idempotency_key else str(uuid.uuid4())
-    view = await claims.open_claim(opening, key, settings.service_policy())
+    view = await answer(await claims.open_claim(opening, key, settings.service_policy()))
     log.info("claim_opened", claim_id=view.claim_id, source=opening.source.value)
     return view
 
@@ -124,50 +133,76 @@ async def get_checklist(claim_id: OwnClaim, claims: ClaimsDep) -> list[Checklist
     return view.checklist
 
 
-@router.post("/{claim_id}/checklist", response_model=ClaimView, responses=_CHANGE_RESPONSES)
+@router.post(
+    "/{claim_id}/checklist", response_model=ClaimView | ClaimStep, responses=_CHANGE_RESPONSES
+)
 async def record_checklist_progress(
-    claim_id: OwnClaim, progress: Exact[ChecklistProgress], claims: ClaimsDep, user: CurrentUser
-) -> ClaimView:
+    claim_id: OwnClaim,
+    progress: Exact[ChecklistProgress],
+    claims: ClaimsDep,
+    answer: AnswerDep,
+    user: CurrentUser,
+) -> ClaimView | ClaimStep:
     """The agent records documents as he collects or rejects them, and hospital trips."""
     check_acting_as(user, progress.recorded_by)
-    return await claims.record_progress(claim_id, progress)
+    return await answer(await claims.record_progress(claim_id, progress))
 
 
-@router.post("/{claim_id}/notes", response_model=ClaimView, responses=_CHANGE_RESPONSES)
+@router.post("/{claim_id}/notes", response_model=ClaimView | ClaimStep, responses=_CHANGE_RESPONSES)
 async def add_note(
-    claim_id: OwnClaim, note: Exact[NoteInput], claims: ClaimsDep, user: CurrentUser
-) -> ClaimView:
+    claim_id: OwnClaim,
+    note: Exact[NoteInput],
+    claims: ClaimsDep,
+    answer: AnswerDep,
+    user: CurrentUser,
+) -> ClaimView | ClaimStep:
     check_acting_as(user, note.author)
-    return await claims.add_note(claim_id, note)
+    return await answer(await claims.add_note(claim_id, note))
 
 
-@router.post("/{claim_id}/withdraw", response_model=ClaimView, responses=_CHANGE_RESPONSES)
+@router.post(
+    "/{claim_id}/withdraw", response_model=ClaimView | ClaimStep, responses=_CHANGE_RESPONSES
+)
 async def withdraw(
-    claim_id: OwnClaim, withdrawal: Exact[Withdrawal], claims: ClaimsDep, user: CurrentUser
-) -> ClaimView:
+    claim_id: OwnClaim,
+    withdrawal: Exact[Withdrawal],
+    claims: ClaimsDep,
+    answer: AnswerDep,
+    user: CurrentUser,
+) -> ClaimView | ClaimStep:
     """The user withdraws the claim: open tasks are cancelled and the claim closes."""
     check_acting_as(user, withdrawal.recorded_by)
-    view = await claims.withdraw(claim_id, withdrawal)
+    view = await answer(await claims.withdraw(claim_id, withdrawal))
     log.info("claim_withdrawn", claim_id=claim_id)
     return view
 
 
-@router.post("/{claim_id}/pause", response_model=ClaimView, responses=_CHANGE_RESPONSES)
+@router.post("/{claim_id}/pause", response_model=ClaimView | ClaimStep, responses=_CHANGE_RESPONSES)
 async def pause_clock(
-    claim_id: OwnClaim, pause: Exact[ClockPause], claims: ClaimsDep, user: CurrentUser
-) -> ClaimView:
+    claim_id: OwnClaim,
+    pause: Exact[ClockPause],
+    claims: ClaimsDep,
+    answer: AnswerDep,
+    user: CurrentUser,
+) -> ClaimView | ClaimStep:
     """The claim waits on the user: pausable task clocks and the stall clock stop."""
     check_acting_as(user, pause.paused_by)
-    return await claims.pause_clock(claim_id, pause)
+    return await answer(await claims.pause_clock(claim_id, pause))
 
 
-@router.post("/{claim_id}/resume", response_model=ClaimView, responses=_CHANGE_RESPONSES)
+@router.post(
+    "/{claim_id}/resume", response_model=ClaimView | ClaimStep, responses=_CHANGE_RESPONSES
+)
 async def resume_clock(
-    claim_id: OwnClaim, resume: Exact[ClockResume], claims: ClaimsDep, user: CurrentUser
-) -> ClaimView:
+    claim_id: OwnClaim,
+    resume: Exact[ClockResume],
+    claims: ClaimsDep,
+    answer: AnswerDep,
+    user: CurrentUser,
+) -> ClaimView | ClaimStep:
     """The clocks run again; open tasks' due times move by the time paused."""
     check_acting_as(user, resume.resumed_by)
-    return await claims.resume_clock(claim_id, resume)
+    return await answer(await claims.resume_clock(claim_id, resume))
 
 
 class NotificationOut(BaseModel):

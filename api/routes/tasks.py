@@ -11,11 +11,11 @@ from pydantic import BaseModel, Field
 
 from api.auth import CurrentUser, Manager, check_acting_as, check_claim_access, task_for
 from api.claims_client import ClaimError
-from api.deps import ClaimsDep, PoolDep
+from api.deps import AnswerDep, ClaimsDep, PoolDep
 from api.exact import Exact
 from api.errors import STATUS
 from api.schemas import Problem, TaskList
-from domain.models import ClaimView, Reassignment, Task, TaskChange, TaskCompletion
+from domain.models import ClaimStep, ClaimView, Reassignment, Task, TaskChange, TaskCompletion
 from domain.vocabulary import Role, TaskStatus
 from store import read_model
 
@@ -77,7 +77,9 @@ async def inbox(
 
 
 @router.post("/bulk-reassign", response_model=BulkResult, responses=_RESPONSES)
-async def bulk_reassign(change: Exact[BulkReassignment], claims: ClaimsDep, user: Manager) -> BulkResult:
+async def bulk_reassign(
+    change: Exact[BulkReassignment], claims: ClaimsDep, user: Manager
+) -> BulkResult:
     """A manager moves many tasks at once; each is its own change, recorded on its claim.
 
     Answers per task: 200 moved, 404 unknown, 409 no longer open or already there.
@@ -108,33 +110,38 @@ async def get_task(task_id: str, pool: PoolDep, user: CurrentUser) -> Task:
     return await _task(pool, task_id, user)
 
 
-@router.post("/{task_id}/complete", response_model=ClaimView, responses=_RESPONSES)
+@router.post("/{task_id}/complete", response_model=ClaimView | ClaimStep, responses=_RESPONSES)
 async def complete_task(
-    task_id: str, completion: Exact[TaskCompletion], claims: ClaimsDep, pool: PoolDep, user: CurrentUser
-) -> ClaimView:
+    task_id: str,
+    completion: Exact[TaskCompletion],
+    claims: ClaimsDep,
+    answer: AnswerDep,
+    pool: PoolDep,
+    user: CurrentUser,
+) -> ClaimView | ClaimStep:
     """Complete a task; answers with the claim's state after the workflow has moved on."""
     with structlog.contextvars.bound_contextvars(task_id=task_id):
         if not user.oversees:
             await task_for(pool, user, task_id, to_act=True)  # one query: task and owner
         check_acting_as(user, completion.completed_by)
-        view = await claims.complete_task(task_id, completion)
+        view = await answer(await claims.complete_task(task_id, completion))
         log.info("task_completed", claim_id=view.claim_id, stage=view.stage.value)
         return view
 
 
-@router.post("/{task_id}/reassign", response_model=ClaimView, responses=_RESPONSES)
+@router.post("/{task_id}/reassign", response_model=ClaimView | ClaimStep, responses=_RESPONSES)
 async def reassign_task(
-    task_id: str, change: Exact[Reassignment], claims: ClaimsDep, user: Manager
-) -> ClaimView:
+    task_id: str, change: Exact[Reassignment], claims: ClaimsDep, answer: AnswerDep, user: Manager
+) -> ClaimView | ClaimStep:
     """Move an open task to another person; the timeline keeps the old and new assignee."""
     check_acting_as(user, change.reassigned_by)
-    return await claims.reassign_task(task_id, change)
+    return await answer(await claims.reassign_task(task_id, change))
 
 
-@router.patch("/{task_id}", response_model=ClaimView, responses=_RESPONSES)
+@router.patch("/{task_id}", response_model=ClaimView | ClaimStep, responses=_RESPONSES)
 async def change_task(
-    task_id: str, change: Exact[TaskChange], claims: ClaimsDep, user: Manager
-) -> ClaimView:
+    task_id: str, change: Exact[TaskChange], claims: ClaimsDep, answer: AnswerDep, user: Manager
+) -> ClaimView | ClaimStep:
     """Move a task's due time or priority; the timeline keeps the old and new values."""
     check_acting_as(user, change.changed_by)
-    return await claims.change_task(task_id, change)
+    return await answer(await claims.change_task(task_id, change))

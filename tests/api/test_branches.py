@@ -945,8 +945,13 @@ async def test_notes_appear_in_the_claim_and_timeline(api: httpx.AsyncClient, po
     ]
     assert all(n["at"] for n in notes)
     assert (await live(api, claim_id))["notes"] == notes
+    # Notes are timeline entries: the claim's snapshot does not repeat them.
     stored = await pool.fetchval("SELECT snapshot->'notes' FROM claims WHERE claim_id=$1", claim_id)
-    assert [n["text"] for n in stored] == ["Son prefers calls after 6pm.", "Hearing is poor."]
+    assert stored is None
+    closed_view = await live(api, claim_id)
+    assert [n["text"] for n in closed_view["notes"]] == [
+        "Son prefers calls after 6pm.", "Hearing is poor."
+    ]
     added = entries(await timeline(api, claim_id), "note_added")
     assert [(e["actor"], e["details"]["text"]) for e in added] == [
         (CONSULTANT, "Son prefers calls after 6pm."),

@@ -216,3 +216,25 @@ async def test_health_and_readiness(api: httpx.AsyncClient):
     assert r.json() == {"temporal": "ok", "postgres": "ok"}
     schema = (await api.get("/openapi.json")).json()
     assert "/tasks/{task_id}/complete" in schema["paths"]
+
+
+async def test_a_change_answers_with_the_claim_or_with_its_step_when_asked(api: httpx.AsyncClient):
+    """The whole claim by default; `Prefer: return=minimal` answers with where it stands."""
+    claim = await open_claim(api)
+    assert claim["opening"]["policyholder"]["name"] == "Mr. Wang"
+    r = await api.post(
+        f"/claims/{claim['claim_id']}/notes",
+        json={"author": "xiao.gao", "text": "Call after 6pm."},
+        headers={"Prefer": "return=minimal"},
+    )
+    assert r.status_code == 200, r.text
+    step = r.json()
+    assert set(step) == {"claim_id", "stage", "status", "closure", "version", "updated_at", "tasks"}
+    assert step["stage"] == "triage" and [t["kind"] for t in step["tasks"]] == ["triage"]
+    assert step["version"] > claim["version"]
+    r = await api.post(
+        f"/claims/{claim['claim_id']}/notes", json={"author": "xiao.gao", "text": "Again."}
+    )
+    whole = r.json()
+    assert [n["text"] for n in whole["notes"]] == ["Call after 6pm.", "Again."]
+    assert whole["version"] > step["version"]

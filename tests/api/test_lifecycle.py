@@ -27,17 +27,21 @@ async def test_mr_wang_end_to_end(api: httpx.AsyncClient, pool: asyncpg.Pool, se
 
     view = await case.xiao_gao_triages()
     assert view["stage"] == "dispatch"
+    assert [t["kind"] for t in view["tasks"]] == ["accept_dispatch"]  # the answer lists them
+    view = await case.claim()
     assert "Mr. Wang" in view["summary"] and "cerebral infarction" in view["summary"]
     assert view["checklist"][0]["code"] == "claim_application_form"
     assert (await case.task("accept_dispatch"))["assignee"] == AGENT
 
     view = await case.xiao_zheng_accepts()
     assert view["stage"] == "document_gathering"
+    view = await case.claim()
     assert view["field_agent"] == AGENT
     gather = await case.task("gather_documents")
     assert gather["assignee"] == AGENT and gather["role"] == "field_agent"
 
-    view = await case.home_visit()
+    await case.home_visit()
+    view = await case.claim()
     rejected = {i["code"]: i["rejection_reason"] for i in view["checklist"]
                 if i["status"] == "rejected"}
     assert rejected == {
@@ -46,16 +50,18 @@ async def test_mr_wang_end_to_end(api: httpx.AsyncClient, pool: asyncpg.Pool, se
     }
     view = await case.hospital_trip_and_submit()
     assert view["stage"] == "verification"
+    view = await case.claim()
     assert all(i["status"] == "collected" for i in view["checklist"])
     assert view["hospital_trips"][0]["hospital"] == "Beijing Jishuitan Hospital"
 
     view = await case.xiao_gao_verifies()
     assert view["stage"] == "filing"
     assert (await case.task("confirm_filing"))["assignee"] == AGENT
-    view = await case.wang_confirms_filing()
-    assert view["user_confirmed_filing"] is True
+    await case.wang_confirms_filing()
+    assert (await case.claim())["user_confirmed_filing"] is True
     view = await case.xiao_gao_files()
     assert view["stage"] == "pre_decision_explanation"
+    view = await case.claim()
     expected = view["payout"]["expected"]
     assert Decimal(expected["eligible_expenses"]) == Decimal("168333.33")
     assert Decimal(expected["payout"]) == Decimal("95000.00")
@@ -70,6 +76,7 @@ async def test_mr_wang_end_to_end(api: httpx.AsyncClient, pool: asyncpg.Pool, se
     assert view["stage"] == "insurer_review"
     view = await case.insurer_pays()
     assert view["stage"] == "payout_explanation"
+    view = await case.claim()
     assert view["payout"]["reconciliation"]["matches"] is True
     assert Decimal(view["payout"]["awarded"]) == Decimal("95000.00")
 

@@ -71,8 +71,21 @@ async def add_agent(http: httpx.AsyncClient, agent_id: str, city: str, **fields:
 async def do(
     http: httpx.AsyncClient, claim_id: str, kind: str, outcome: dict[str, Any], by: str
 ) -> dict:
-    """Find the claim's open task of this kind, complete it, and return the new state."""
+    """Find the claim's open task of this kind, complete it, and return the whole claim as
+    it is now (the answer itself says only where the claim stands: `ClaimStep`)."""
     task = await open_task(http, claim_id, kind)
     r = await complete(http, task["task_id"], {"kind": kind, **outcome}, by=by)
     assert r.status_code == 200, r.text
-    return r.json()
+    step = r.json()
+    return await claim_now(http, claim_id, step)
+
+
+async def claim_now(http: httpx.AsyncClient, claim_id: str, step: dict | None = None) -> dict:
+    """GET the claim; with a change's answer, check that the two agree on where it stands."""
+    r = await http.get(f"/claims/{claim_id}")
+    assert r.status_code == 200, r.text
+    view = r.json()
+    if step is not None:
+        assert (view["stage"], view["status"]) == (step["stage"], step["status"]), (view, step)
+        assert view["version"] >= step["version"]
+    return view
