@@ -66,7 +66,9 @@ def api_client(
 ) -> httpx.AsyncClient:
     """An HTTP client for the claimflow API at `urls` (requests spread over all of them).
 
-    Requests carry a manager's credentials unless they pass their own `auth_headers(...)`."""
+    Requests carry a manager's credentials unless they pass their own `auth_headers(...)`.
+    Changes answer with the claim's step only (`Prefer: return=minimal`): a client going
+    through a case needs where it stands and its open tasks, not the whole claim each time."""
     spread = Spread(
         [urls] if isinstance(urls, str) else list(urls),
         httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
@@ -75,7 +77,7 @@ def api_client(
         base_url="http://claimflow.bench",
         transport=spread,
         timeout=timeout,
-        headers=auth_headers(),
+        headers={**auth_headers(), "Prefer": "return=minimal"},
         **kw,
     )
 

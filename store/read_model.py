@@ -165,6 +165,10 @@ _CHECKLIST_UPSERT = """
         version = EXCLUDED.version
     WHERE checklist_items.version <= EXCLUDED.version
 """
+# A claim's projections are written one at a time, in order, by its workflow alone, so the
+# last write is the truth: no version guard. (A guard would keep the writes of a workflow task
+# that failed to complete, whose local activity ran ahead, over those of its retry.)
+_TASK_WRITE = _TASK_UPSERT.replace("WHERE tasks.version <= EXCLUDED.version", "")
 # The claims table's columns a projection may set (ClaimColumns), in table order.
 _CLAIM_COLUMNS = tuple(ClaimColumns.model_fields)
 
@@ -174,8 +178,8 @@ def _column_value(name: str, value: Any) -> Any:
 
 
 async def write_changes(pool: asyncpg.Pool, p: ClaimChanges) -> None:
-    """Write one projection of what changed. Idempotent: the claim's row moves only
-    forward (by version), a task row likewise, a timeline entry is inserted once."""
+    """Write one projection of what changed. Idempotent: the same projection twice writes
+    the same rows; a timeline entry is keyed by (claim, seq)."""
     cols = ClaimColumns.model_validate(p.columns)
     names = [n for n in _CLAIM_COLUMNS if n in p.columns]
     values = [_column_value(n, getattr(cols, n)) for n in names]
@@ -189,7 +193,6 @@ async def write_changes(pool: asyncpg.Pool, p: ClaimChanges) -> None:
                 VALUES ($1, $2, $3, {placeholders})
                 ON CONFLICT (claim_id) DO UPDATE SET version = EXCLUDED.version,
                     snapshot = claims.snapshot || EXCLUDED.snapshot, {updates}
-                WHERE claims.version <= EXCLUDED.version
                 """,
                 p.claim_id,
                 p.version,
@@ -201,7 +204,7 @@ async def write_changes(pool: asyncpg.Pool, p: ClaimChanges) -> None:
             await conn.execute(
                 f"""
                 UPDATE claims SET version = $2, snapshot = snapshot || $3{sets}
-                WHERE claim_id = $1 AND version <= $2
+                WHERE claim_id = $1
                 """,
                 p.claim_id,
                 p.version,
@@ -229,7 +232,7 @@ async def write_changes(pool: asyncpg.Pool, p: ClaimChanges) -> None:
                 ],
             )
         if p.tasks:
-            await conn.executemany(_TASK_UPSERT, [_task_row(t, p.version) for t in p.tasks])
+            await conn.executemany(_TASK_WRITE, [_task_row(t, p.version) for t in p.tasks])
         if p.timeline:
             await conn.executemany(
                 """
