@@ -5,12 +5,18 @@ AES-256-GCM per payload, the key id in the payload's metadata. Keys come from th
 as "id:base64key" (32 bytes); the first one encrypts, all of them decrypt, so a key is rotated
 by putting a new one first and dropping the old one once no running claim needs it.
 Payloads written before encryption was on (no metadata) pass through unchanged.
+
+A payload over COMPRESS_OVER bytes is compressed (zlib) before it is sealed, where that makes
+it smaller: a claim's JSON (names, codes, repeated keys) shrinks to a third or less, and
+compressing after encryption would gain nothing. Payloads sealed before this carry no
+"compression" metadata and open as they were.
 """
 
 from __future__ import annotations
 
 import base64
 import os
+import zlib
 from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -19,6 +25,8 @@ from temporalio.converter import PayloadCodec
 
 ENCODING = b"binary/encrypted"
 ALGORITHM = b"AES-256-GCM"
+COMPRESSION = b"zlib"
+COMPRESS_OVER = 256
 
 
 class PayloadKeyError(ValueError):
@@ -62,16 +70,20 @@ class EncryptionCodec(PayloadCodec):
         return [self._decrypt(p) for p in payloads]
 
     def _encrypt(self, payload: Payload) -> Payload:
+        plain = payload.SerializeToString()
+        metadata = {
+            "encoding": ENCODING,
+            "encryption-key-id": self._current_id.encode(),
+            "encryption-cipher": ALGORITHM,
+        }
+        if len(plain) > COMPRESS_OVER:
+            packed = zlib.compress(plain, 6)
+            if len(packed) < len(plain):
+                plain = packed
+                metadata["compression"] = COMPRESSION
         nonce = os.urandom(12)
-        sealed = self._current.encrypt(nonce, payload.SerializeToString(), None)
-        return Payload(
-            metadata={
-                "encoding": ENCODING,
-                "encryption-key-id": self._current_id.encode(),
-                "encryption-cipher": ALGORITHM,
-            },
-            data=nonce + sealed,
-        )
+        sealed = self._current.encrypt(nonce, plain, None)
+        return Payload(metadata=metadata, data=nonce + sealed)
 
     def _decrypt(self, payload: Payload) -> Payload:
         if payload.metadata.get("encoding") != ENCODING:
@@ -81,6 +93,10 @@ class EncryptionCodec(PayloadCodec):
         if cipher is None:
             raise PayloadKeyError(f"payload encrypted with unknown key {key_id!r}")
         plain = cipher.decrypt(payload.data[:12], payload.data[12:], None)
+        if payload.metadata.get("compression") == COMPRESSION:
+            plain = zlib.decompress(plain)
+        elif payload.metadata.get("compression"):
+            raise PayloadKeyError("payload compressed with an unknown method")
         decoded = Payload()
         decoded.ParseFromString(plain)
         return decoded

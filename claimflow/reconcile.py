@@ -3,7 +3,8 @@
 For every ClaimCase workflow (optionally only those active since a time):
 - a running claim's truth is what its workflow answers now: the `state` and `all_tasks`
   queries;
-- a closed claim's truth is its history: the final ClaimView (the workflow's result) and every
+- a closed claim's truth is its history: the final ClaimView (a "ClaimCase" run's result; a
+  "Claim" run's `state` query, answered by a worker replaying it) and every
   task and timeline entry it ever sent to the projection (the inputs of its `project_claim`
   activities, replayed in order, the last word on each task winning).
 `store.reconcile.compare` lists the differences. A running claim changes under our feet, so a
@@ -179,7 +180,9 @@ async def _read_history(
                 timeline.setdefault(entry.seq, entry)
         elif event.HasField("workflow_execution_completed_event_attributes"):
             payloads = event.workflow_execution_completed_event_attributes.result.payloads
-            (result,) = await converter.decode(payloads, [ClaimView])
+            (answer,) = await converter.decode(payloads, [dict])
+            # A "ClaimCase" run ends with its whole view, a "Claim" run with its step only.
+            result = ClaimView.model_validate(answer) if "opening" in answer else None
             status = "completed"
         elif event.HasField("workflow_execution_failed_event_attributes"):
             status = "failed"
@@ -221,6 +224,12 @@ async def truth_of(
     if h.status == "running":
         # Closed in the listing, or its query rejected as not open, yet running now: ask again.
         return rc.Difference(workflow_id, rc.TRUTH_UNAVAILABLE, "the workflow is changing state")
+    if h.result is None and h.status == "completed":
+        # The closed claim's state, as the workflow ends it: a worker replays it to answer.
+        try:
+            h.result = await handle.query(ClaimWorkflow.state, rpc_timeout=timeout)
+        except (TimeoutError, RPCError, WorkflowQueryFailedError) as exc:
+            return rc.Difference(workflow_id, rc.TRUTH_UNAVAILABLE, f"{type(exc).__name__}: {exc}")
     if h.result is None:
         return rc.Difference(workflow_id, rc.WORKFLOW_NOT_COMPLETED, f"the workflow {h.status}")
     # A legacy run's projections are activities: their inputs, in its history, name every

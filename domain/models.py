@@ -377,7 +377,7 @@ class ClaimStep(Model):
     version: int = 0
     updated_at: AwareDatetime
     tasks: list[Task] = []
-    """The open tasks."""
+    """The open tasks, without what they carry (`data`): GET /tasks/{id} has it."""
 
     @classmethod
     def of(cls, view: ClaimView) -> ClaimStep:
@@ -388,7 +388,7 @@ class ClaimStep(Model):
             closure=view.closure,
             version=view.version,
             updated_at=view.updated_at,
-            tasks=view.tasks,
+            tasks=[t.model_copy(update={"data": {}}) for t in view.tasks],
         )
 
 

@@ -646,14 +646,15 @@ async def _where_it_should_be(
 ) -> None:
     """Closed, paid and explained; or parked at filing with confirm_filing open."""
     cid = c.claim_id
-    handle = client.get_workflow_handle(cid, result_type=ClaimView)
+    handle = client.get_workflow_handle(cid)
     if wf is None:
         o.miss(cid, "no workflow")
     elif c.to_the_end:
         if wf.status != WorkflowExecutionStatus.COMPLETED:
             o.miss(cid, f"workflow {wf.status}, expected completed")
             return
-        view = await handle.result()
+        await handle.result()
+        view = await handle.query(ClaimWorkflow.state)  # the closed claim, replayed
         closure = view.closure.value if view.closure else None
         if (view.status.value, closure) != ("closed", "paid_and_explained"):
             o.miss(cid, f"{view.status.value} as {closure}")

@@ -155,7 +155,7 @@ class ClaimWorkflow:
     # --- the lifecycle ------------------------------------------------------------------
 
     @workflow.run
-    async def run(self, start: ClaimStart) -> ClaimView:
+    async def run(self, start: ClaimStart) -> ClaimStep:
         if start.carried is None:
             opening = start.opening
             self._record(opening.opened_by, "claim_opened", {"source": opening.source.value})
@@ -180,7 +180,7 @@ class ClaimWorkflow:
             lifecycle.result()  # continues as new from here when the run's budget is spent
         clock.cancel()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._view  # the closed claim, once: reconcile's truth
+        return self._step()  # the whole closed claim is in the read model and the query
 
     async def _lifecycle(self) -> None:
         stages: dict[ClaimStage, Callable[[], Awaitable[ClaimStage]]] = {

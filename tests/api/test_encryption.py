@@ -4,9 +4,11 @@ through the codec endpoint; keys rotate."""
 from __future__ import annotations
 
 import base64
+import json
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
@@ -64,3 +66,29 @@ async def test_keys_rotate():
     assert (await rotated.decode([plain]))[0] == plain
     with pytest.raises(PayloadKeyError):
         parse_keys(["k1:" + base64.b64encode(b"short").decode()])
+
+
+async def test_large_payloads_are_compressed_before_they_are_sealed():
+    """A claim-sized payload shrinks (it is compressed, then encrypted) and opens as it was;
+    a small one is not compressed; a payload sealed before compression still opens."""
+    codec = EncryptionCodec(parse_keys(["k1:" + base64.b64encode(bytes(range(32))).decode()]))
+    claim = Payload(
+        metadata={"encoding": b"json/plain"},
+        data=json.dumps({"notes": [{"author": "xiao.gao", "text": "王先生的病历"}] * 50}).encode(),
+    )
+    (sealed,) = await codec.encode([claim])
+    assert sealed.metadata["compression"] == b"zlib"
+    assert len(sealed.data) < len(claim.data) / 5
+    assert (await codec.decode([sealed]))[0] == claim
+    small = Payload(metadata={"encoding": b"json/plain"}, data=b'"ok"')
+    (sealed_small,) = await codec.encode([small])
+    assert "compression" not in sealed_small.metadata
+    assert (await codec.decode([sealed_small]))[0] == small
+    # As sealed before compression existed: no "compression" metadata.
+    nonce = bytes(12)
+    cipher = AESGCM(bytes(range(32)))
+    before = Payload(
+        metadata={"encoding": b"binary/encrypted", "encryption-key-id": b"k1"},
+        data=nonce + cipher.encrypt(nonce, claim.SerializeToString(), None),
+    )
+    assert (await codec.decode([before]))[0] == claim
