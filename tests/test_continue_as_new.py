@@ -1,6 +1,6 @@
 """A claim past its history budget continues as new and loses nothing.
 
-One claim, under a budget of 150 events a run, takes a thousand notes (many at once),
+One claim, under a budget of 150 events a run, takes two thousand notes (many at once),
 supplemental-document loops, a long wait on the insurer with its statutory follow-ups, and
 still completes its lifecycle. Every note, task, timeline entry and nudge is there exactly
 once, nothing answered 5xx, and reconcile finds no difference.
@@ -26,7 +26,7 @@ from claimflow.settings import Settings
 from domain.policy import HistoryBudget
 from tests.support.claims import add_agent, bearer
 
-NOTES = 1000
+NOTES = 2000
 AT_ONCE = 12
 LOOPS = 3
 
@@ -66,7 +66,7 @@ async def test_a_claim_past_its_budget_continues_as_new_and_loses_nothing(
         await step()
     claim_id = case.claim_id
 
-    # A thousand notes, twelve at a time, while the agent gathers.
+    # Two thousand notes, twelve at a time, while the agent gathers.
     gate = asyncio.Semaphore(AT_ONCE)
 
     async def note(n: int) -> None:
