@@ -34,6 +34,8 @@ from store import workflow_health
 log = structlog.get_logger(__name__)
 
 WORKFLOW_TYPES = ("Claim", "ClaimCase")  # "ClaimCase": claims opened before continue-as-new
+CLAIM_WORKFLOWS = "(" + " OR ".join(f"WorkflowType = '{t}'" for t in WORKFLOW_TYPES) + ")"
+"""The visibility query's clause for every claim workflow, of either type."""
 
 STOPS: dict[WorkflowExecutionStatus, WorkflowStop] = {
     WorkflowExecutionStatus.FAILED: WorkflowStop.FAILED,
@@ -47,7 +49,7 @@ STOPS: dict[WorkflowExecutionStatus, WorkflowStop] = {
 def broken_query(since: datetime | None = None, task_queue: str | None = None) -> str:
     """The visibility query of claim runs closed abnormally (since `since`, if given)."""
     parts = [
-        "(" + " OR ".join(f"WorkflowType = '{t}'" for t in WORKFLOW_TYPES) + ")",
+        CLAIM_WORKFLOWS,
         "(ExecutionStatus = 'Failed' OR ExecutionStatus = 'Terminated'"
         " OR ExecutionStatus = 'TimedOut' OR ExecutionStatus = 'Canceled')",
     ]

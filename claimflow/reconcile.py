@@ -53,16 +53,15 @@ from temporalio.client import (
 from temporalio.common import QueryRejectCondition
 from temporalio.service import RPCError, RPCStatusCode
 
-from claimflow.health import find_broken
+from claimflow.health import CLAIM_WORKFLOWS, find_broken
 from domain.models import BrokenWorkflow, ClaimProjection, ClaimView, Task, TimelineEntry
+from domain.vocabulary import TaskStatus
 from store import reconcile as rc
 from store import workflow_health
 from workflows.claim import ClaimWorkflow
 
 log = structlog.get_logger(__name__)
 
-# Claims run as "Claim"; those opened before continue-as-new still run as "ClaimCase".
-WORKFLOW_TYPES = ("Claim", "ClaimCase")
 PROJECT_ACTIVITY = "project_claim"
 
 
@@ -138,7 +137,7 @@ def _listed(diffs: list[rc.Difference], limit: int = 200) -> list[str]:
 
 def list_query(since: datetime | None = None, task_queue: str | None = None) -> str:
     """The claims to check: every claim workflow, or those running or closed since `since`."""
-    parts = ["(" + " OR ".join(f"WorkflowType = '{t}'" for t in WORKFLOW_TYPES) + ")"]
+    parts = [CLAIM_WORKFLOWS]
     if task_queue:
         parts.append(f"TaskQueue = '{task_queue}'")
     if since is not None:
@@ -214,8 +213,10 @@ async def truth_of(
                     reject_condition=QueryRejectCondition.NOT_OPEN,
                     rpc_timeout=timeout,
                 )
-                legacy = (await handle.describe(rpc_timeout=timeout)).workflow_type == "ClaimCase"
-                return rc.Truth(claim=view, tasks=tasks, running=True, open_only=not legacy)
+                # A "ClaimCase" run answers with every task it made, a "Claim" run with its
+                # open ones only: a closed task in the answer tells which.
+                everything = any(t.status is not TaskStatus.OPEN for t in tasks)
+                return rc.Truth(claim=view, tasks=tasks, running=True, open_only=not everything)
             except WorkflowQueryRejectedError:
                 pass  # it closed since it was listed: its history tells
         h = await _read_history(client, handle, timeout)

@@ -1,7 +1,9 @@
 """Reads and writes of the claims read model.
 
-Writes come only from the projection activity; each is idempotent: a claim or task row is
-replaced only by a newer version, a timeline entry is inserted once by (claim_id, seq).
+Writes come only from the projection activities; each is idempotent. A "ClaimCase" claim
+sends its whole view (`write_projection`: rows replaced only by a newer version); a "Claim"
+claim sends what changed (`write_changes`: its projections arrive one at a time, in order,
+and the last is the truth). A timeline entry is keyed by (claim_id, seq).
 """
 
 from __future__ import annotations
@@ -21,6 +23,52 @@ from domain.models import (
     Task,
     TimelineEntry,
 )
+
+
+_TASK_UPSERT = """
+    INSERT INTO tasks (task_id, claim_id, kind, role, assignee, status, created_at,
+        due_at, completed_at, completed_by, data, result, version, priority,
+        escalation_level)
+    VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)
+    ON CONFLICT (task_id) DO UPDATE SET
+        assignee = EXCLUDED.assignee, status = EXCLUDED.status,
+        due_at = EXCLUDED.due_at, completed_at = EXCLUDED.completed_at,
+        completed_by = EXCLUDED.completed_by, data = EXCLUDED.data,
+        result = EXCLUDED.result, version = EXCLUDED.version,
+        priority = EXCLUDED.priority, escalation_level = EXCLUDED.escalation_level
+    WHERE tasks.version <= EXCLUDED.version
+"""
+_CHECKLIST_UPSERT = """
+    INSERT INTO checklist_items (claim_id, code, position, title_en, title_zh,
+        hospital_document, status, rejection_reason, note, version)
+    VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
+    ON CONFLICT (claim_id, code) DO UPDATE SET
+        position = EXCLUDED.position, status = EXCLUDED.status,
+        rejection_reason = EXCLUDED.rejection_reason, note = EXCLUDED.note,
+        version = EXCLUDED.version
+    WHERE checklist_items.version <= EXCLUDED.version
+"""
+# A claim's projections are written one at a time, in order, by its workflow alone, so the
+# last write is the truth: no version guard. (A guard would keep the writes of a workflow task
+# that failed to complete, whose local activity ran ahead, over those of its retry.)
+_TASK_WRITE = _TASK_UPSERT.replace("WHERE tasks.version <= EXCLUDED.version", "")
+# The claims table's columns a projection may set (ClaimColumns), in table order.
+_CLAIM_COLUMNS = tuple(ClaimColumns.model_fields)
+
+
+def _column_value(value: Any) -> Any:
+    return value.value if isinstance(value, StrEnum) else value
+
+
+# A local activity's write outlives a workflow task that failed to complete; the task's retry
+# numbers its entries again, and its word is the last. (For a "ClaimCase" claim, whose
+# projections are activities, a retry writes the same entry again.)
+_TIMELINE_WRITE = """
+    INSERT INTO timeline (claim_id, seq, at, actor, action, details)
+    VALUES ($1,$2,$3,$4,$5,$6)
+    ON CONFLICT (claim_id, seq) DO UPDATE SET at = EXCLUDED.at,
+        actor = EXCLUDED.actor, action = EXCLUDED.action, details = EXCLUDED.details
+"""
 
 
 async def write_projection(pool: asyncpg.Pool, p: ClaimProjection) -> None:
@@ -69,112 +117,12 @@ async def write_projection(pool: asyncpg.Pool, p: ClaimProjection) -> None:
         )
         if c.checklist:
             await conn.executemany(
-                """
-                INSERT INTO checklist_items (claim_id, code, position, title_en, title_zh,
-                    hospital_document, status, rejection_reason, note, version)
-                VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
-                ON CONFLICT (claim_id, code) DO UPDATE SET
-                    position = EXCLUDED.position, status = EXCLUDED.status,
-                    rejection_reason = EXCLUDED.rejection_reason, note = EXCLUDED.note,
-                    version = EXCLUDED.version
-                WHERE checklist_items.version <= EXCLUDED.version
-                """,
-                [
-                    (
-                        c.claim_id,
-                        i.code,
-                        n,
-                        i.title_en,
-                        i.title_zh,
-                        i.hospital_document,
-                        i.status.value,
-                        i.rejection_reason,
-                        i.note,
-                        c.version,
-                    )
-                    for n, i in enumerate(c.checklist)
-                ],
+                _CHECKLIST_UPSERT, _checklist_rows(c.claim_id, c.checklist, c.version)
             )
         if p.tasks:
-            await conn.executemany(
-                """
-                INSERT INTO tasks (task_id, claim_id, kind, role, assignee, status, created_at,
-                    due_at, completed_at, completed_by, data, result, version, priority,
-                    escalation_level)
-                VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)
-                ON CONFLICT (task_id) DO UPDATE SET
-                    assignee = EXCLUDED.assignee, status = EXCLUDED.status,
-                    due_at = EXCLUDED.due_at, completed_at = EXCLUDED.completed_at,
-                    completed_by = EXCLUDED.completed_by, data = EXCLUDED.data,
-                    result = EXCLUDED.result, version = EXCLUDED.version,
-                    priority = EXCLUDED.priority, escalation_level = EXCLUDED.escalation_level
-                WHERE tasks.version <= EXCLUDED.version
-                """,
-                [
-                    (
-                        t.task_id,
-                        t.claim_id,
-                        t.kind.value,
-                        t.role.value,
-                        t.assignee,
-                        t.status.value,
-                        t.created_at,
-                        t.due_at,
-                        t.completed_at,
-                        t.completed_by,
-                        t.data,
-                        t.result,
-                        c.version,
-                        t.priority.value,
-                        t.escalation_level,
-                    )
-                    for t in p.tasks
-                ],
-            )
+            await conn.executemany(_TASK_UPSERT, [_task_row(t, c.version) for t in p.tasks])
         if p.timeline:
-            await conn.executemany(
-                """
-                INSERT INTO timeline (claim_id, seq, at, actor, action, details)
-                VALUES ($1,$2,$3,$4,$5,$6)
-                ON CONFLICT (claim_id, seq) DO NOTHING
-                """,
-                [(e.claim_id, e.seq, e.at, e.actor, e.action, e.details) for e in p.timeline],
-            )
-
-
-_TASK_UPSERT = """
-    INSERT INTO tasks (task_id, claim_id, kind, role, assignee, status, created_at,
-        due_at, completed_at, completed_by, data, result, version, priority,
-        escalation_level)
-    VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)
-    ON CONFLICT (task_id) DO UPDATE SET
-        assignee = EXCLUDED.assignee, status = EXCLUDED.status,
-        due_at = EXCLUDED.due_at, completed_at = EXCLUDED.completed_at,
-        completed_by = EXCLUDED.completed_by, data = EXCLUDED.data,
-        result = EXCLUDED.result, version = EXCLUDED.version,
-        priority = EXCLUDED.priority, escalation_level = EXCLUDED.escalation_level
-    WHERE tasks.version <= EXCLUDED.version
-"""
-_CHECKLIST_UPSERT = """
-    INSERT INTO checklist_items (claim_id, code, position, title_en, title_zh,
-        hospital_document, status, rejection_reason, note, version)
-    VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
-    ON CONFLICT (claim_id, code) DO UPDATE SET
-        position = EXCLUDED.position, status = EXCLUDED.status,
-        rejection_reason = EXCLUDED.rejection_reason, note = EXCLUDED.note,
-        version = EXCLUDED.version
-    WHERE checklist_items.version <= EXCLUDED.version
-"""
-# A claim's projections are written one at a time, in order, by its workflow alone, so the
-# last write is the truth: no version guard. (A guard would keep the writes of a workflow task
-# that failed to complete, whose local activity ran ahead, over those of its retry.)
-_TASK_WRITE = _TASK_UPSERT.replace("WHERE tasks.version <= EXCLUDED.version", "")
-# The claims table's columns a projection may set (ClaimColumns), in table order.
-_CLAIM_COLUMNS = tuple(ClaimColumns.model_fields)
-
-
-def _column_value(name: str, value: Any) -> Any:
-    return value.value if isinstance(value, StrEnum) else value
+            await conn.executemany(_TIMELINE_WRITE, _timeline_rows(p.timeline))
 
 
 async def write_changes(pool: asyncpg.Pool, p: ClaimChanges) -> None:
@@ -182,7 +130,7 @@ async def write_changes(pool: asyncpg.Pool, p: ClaimChanges) -> None:
     the same rows; a timeline entry is keyed by (claim, seq)."""
     cols = ClaimColumns.model_validate(p.columns)
     names = [n for n in _CLAIM_COLUMNS if n in p.columns]
-    values = [_column_value(n, getattr(cols, n)) for n in names]
+    values = [_column_value(getattr(cols, n)) for n in names]
     async with pool.acquire() as conn, conn.transaction():
         if p.full:
             placeholders = ",".join(f"${i}" for i in range(4, len(names) + 4))
@@ -213,38 +161,14 @@ async def write_changes(pool: asyncpg.Pool, p: ClaimChanges) -> None:
             )
         checklist = p.snapshot.get("checklist")
         if checklist:
+            items = [ChecklistItem.model_validate(i) for i in checklist]
             await conn.executemany(
-                _CHECKLIST_UPSERT,
-                [
-                    (
-                        p.claim_id,
-                        i["code"],
-                        n,
-                        i["title_en"],
-                        i["title_zh"],
-                        i["hospital_document"],
-                        i["status"],
-                        i.get("rejection_reason"),
-                        i.get("note"),
-                        p.version,
-                    )
-                    for n, i in enumerate(checklist)
-                ],
+                _CHECKLIST_UPSERT, _checklist_rows(p.claim_id, items, p.version)
             )
         if p.tasks:
             await conn.executemany(_TASK_WRITE, [_task_row(t, p.version) for t in p.tasks])
         if p.timeline:
-            await conn.executemany(
-                """
-                INSERT INTO timeline (claim_id, seq, at, actor, action, details)
-                VALUES ($1,$2,$3,$4,$5,$6)
-                ON CONFLICT (claim_id, seq) DO UPDATE SET at = EXCLUDED.at,
-                    actor = EXCLUDED.actor, action = EXCLUDED.action, details = EXCLUDED.details
-                """,
-                # A local activity's write outlives a workflow task that failed to complete;
-                # the task's retry numbers its entries again, and its word is the last.
-                [(e.claim_id, e.seq, e.at, e.actor, e.action, e.details) for e in p.timeline],
-            )
+            await conn.executemany(_TIMELINE_WRITE, _timeline_rows(p.timeline))
 
 
 def _task_row(t: Task, version: int) -> tuple[Any, ...]:
@@ -265,6 +189,20 @@ def _task_row(t: Task, version: int) -> tuple[Any, ...]:
         t.priority.value,
         t.escalation_level,
     )
+
+
+def _checklist_rows(
+    claim_id: str, items: list[ChecklistItem], version: int
+) -> list[tuple[Any, ...]]:
+    return [
+        (claim_id, i.code, n, i.title_en, i.title_zh, i.hospital_document, i.status.value,
+         i.rejection_reason, i.note, version)
+        for n, i in enumerate(items)
+    ]  # fmt: skip
+
+
+def _timeline_rows(entries: list[TimelineEntry]) -> list[tuple[Any, ...]]:
+    return [(e.claim_id, e.seq, e.at, e.actor, e.action, e.details) for e in entries]
 
 
 # --- reads ------------------------------------------------------------------------------

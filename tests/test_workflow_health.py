@@ -9,11 +9,8 @@ of a workflow id counts.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,21 +35,9 @@ from domain.models import BrokenWorkflow
 from domain.vocabulary import WorkflowStop
 from store import reconcile as rc
 from store import workflow_health
-from tests.support.claims import open_claim
+from tests.support.claims import eventually, open_claim
 
 HISTORY_LIMIT = "Workflow history size exceeds limit."
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
-    """Poll until `check` answers something truthy (visibility lags behind a close)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = await check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {check}")
-        await asyncio.sleep(0.2)
 
 
 async def mark_row(pool: asyncpg.Pool, claim_id: str) -> dict[str, Any]:
@@ -78,7 +63,7 @@ async def terminated(client: Client, settings: Settings, claim_id: str) -> Any:
         found = await find_broken(client, task_queue=settings.temporal_task_queue)
         return found.get(claim_id)
 
-    return await eventually(listed)
+    return await eventually(listed, timeout=15.0)
 
 
 async def test_a_terminated_claim_is_marked_listed_shown_and_explained(
@@ -259,7 +244,7 @@ async def test_only_the_latest_run_counts_and_failures_keep_their_first_line(
             found = await find_broken(temporal_client, task_queue=queue)
             return found if {ids["fail"], ids["reset"]} <= found.keys() else None
 
-        found = await eventually(stopped)
+        found = await eventually(stopped, timeout=15.0)
         # Failed: the failure's type and first line only (no personal data past it).
         assert found[ids["fail"]].status is WorkflowStop.FAILED
         assert found[ids["fail"]].reason == "BadPolicy: the policy could not be read"
@@ -302,7 +287,7 @@ async def test_only_the_latest_run_counts_and_failures_keep_their_first_line(
             temporal_client, pool, timedelta(milliseconds=200), task_queue=queue
         ) as task:
             assert task is not None
-            await eventually(watched)
+            await eventually(watched, timeout=15.0)
         assert task.done()
 
         with contextlib.suppress(RPCError):

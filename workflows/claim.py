@@ -64,12 +64,7 @@ with workflow.unsafe.imports_passed_through():
         TriageDecision,
     )
     from domain.payout import compute_payout, explain, explain_award
-    from domain.rules import (
-        completion_problem,
-        document_codes,
-        insurer_message_problem,
-        unknown_documents,
-    )
+    from domain.rules import completion_problem, document_codes, unknown_documents
     from domain.vocabulary import (
         ClaimStage,
         ClaimStatus,
@@ -740,8 +735,8 @@ class ClaimWorkflow:
         dropped here rather than allowed to fail the workflow."""
         if self._view.status is ClaimStatus.CLOSED:
             return
-        if insurer_message_problem(response):
-            unknown = unknown_documents(response.requested_documents)
+        unknown = unknown_documents(response.requested_documents)
+        if unknown:
             self._record("insurer", "insurer_message_dropped", {"unknown_documents": unknown})
             return
         self._insurer_inbox.append(response)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +23,7 @@ from api.claims_client import ClaimsClient
 from api.routes.insurer import sign
 from claimflow.reference_case import AGENT, CONSULTANT, ReferenceCase
 from claimflow.settings import Settings
-from tests.support.claims import add_agent, complete, open_claim, open_task
+from tests.support.claims import add_agent, complete, eventually, open_claim, open_task
 
 MANAGER = "manager.zhang"
 SECRET = "s3cret"
@@ -125,18 +125,6 @@ def refused(r: httpx.Response, status: int, code: str, *words: str) -> None:
     assert body["code"] == code, body
     for word in words:
         assert word in body["detail"], body["detail"]
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 5.0) -> Any:
-    """Poll until `check` answers something truthy (for what a Signal changes asynchronously)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = await check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {check}")
-        await asyncio.sleep(0.05)
 
 
 async def reach(api: httpx.AsyncClient, stage: str) -> tuple[ReferenceCase, dict[str, Any]]:
@@ -843,7 +831,7 @@ async def test_insurer_webhook_approval_moves_the_claim_on(
             return rows
         return None
 
-    rows = await eventually(moved_on)
+    rows = await eventually(moved_on, timeout=5.0, every=0.05)
     assert rows["record_insurer_response"]["task_id"] == review["task_id"]
     assert rows["record_insurer_response"]["status"] == "cancelled"
     view = await live(api, claim_id)

@@ -19,7 +19,7 @@ from claimflow.reference_case import ReferenceCase
 from claimflow.settings import Settings
 from domain.calendar import BusinessCalendar
 from domain.vocabulary import SHANGHAI
-from tests.support.claims import add_agent, bearer, complete, open_claim, open_task
+from tests.support.claims import add_agent, bearer, complete, eventually, open_claim, open_task
 
 S = timedelta(seconds=1)
 LONG = {"due": "P30D"}
@@ -49,18 +49,6 @@ async def app_with(
     yield make
     for c in clients:
         await c.aclose()
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20) -> Any:
-    """Poll until `check` returns something truthy; the clocks are real, so allow slack."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.2)
 
 
 async def notifications(http: httpx.AsyncClient, claim_id: str) -> list[dict]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -89,3 +92,18 @@ async def claim_now(http: httpx.AsyncClient, claim_id: str, step: dict | None = 
         assert (view["stage"], view["status"]) == (step["stage"], step["status"]), (view, step)
         assert view["version"] >= step["version"]
     return view
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], timeout: float = 20.0, every: float = 0.2
+) -> Any:
+    """Poll until `check` answers something truthy (what clocks, Signals and visibility
+    change asynchronously); its answer, or AssertionError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = await check()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s: {check}")
+        await asyncio.sleep(every)
