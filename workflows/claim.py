@@ -80,7 +80,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.clocks import Clock
     from workflows.errors import Rejection
-    from workflows.ledger import Ledger
+    from workflows.ledger import SYSTEM, Ledger
     from workflows.tasks import TaskBook
 
 # Writing the read model must outlast a PostgreSQL outage: retry for as long as it takes.
@@ -93,7 +93,6 @@ OUTSIDE_RETRY = RetryPolicy(
 # holds the claim back only this long before another worker retries it.
 ACTIVITY_TIMEOUT = timedelta(seconds=10)
 
-SYSTEM = "system"
 # The claim shows its latest insurer answers and hospital trips; the timeline has them all.
 KEEP_IN_VIEW = 10
 
@@ -125,7 +124,6 @@ class ClaimWorkflow:
             carried.task_seq if carried else 0,
             carried.open_tasks if carried else [],
         )
-        self._sync_open_tasks()
         self._clock = Clock(
             self._policy,
             self._view,
@@ -442,7 +440,6 @@ class ClaimWorkflow:
     async def _close(self, closure: Closure, explanation: str, actor: str = SYSTEM) -> ClaimStage:
         for task in self._tasks.open:
             self._tasks.cancel(task, f"claim closed: {closure.value}")
-        self._sync_open_tasks()
         self._view.status = ClaimStatus.CLOSED
         self._view.closure = closure
         self._view.closed_at = workflow.now()
@@ -500,7 +497,6 @@ class ClaimWorkflow:
         task = self._tasks.issue(
             kind, role, assignee, self._clock.due_at(kind, workflow.now()), data
         )
-        self._sync_open_tasks()
         self._clock.changed()
         return task
 
@@ -541,14 +537,13 @@ class ClaimWorkflow:
             if quiet() and not self._ledger.pending:
                 break
         workflow.logger.info("claim continues as new", extra={"claim_id": self._view.claim_id})
-        self._sync_open_tasks()
         workflow.continue_as_new(
             ClaimStart(
                 claim_id=self._view.claim_id,
                 opening=self._view.opening,
                 policy=self._policy,
                 carried=ClaimCarry(
-                    view=self._view.model_copy(update={"tasks": []}),  # carried once: open_tasks
+                    view=self._view,
                     task_seq=self._tasks.seq,
                     timeline_seq=self._ledger.seq,
                     open_tasks=self._tasks.open,
@@ -565,8 +560,9 @@ class ClaimWorkflow:
             )
         )
 
-    def _sync_open_tasks(self) -> None:
-        self._view.tasks = self._tasks.open
+    def _as_seen(self) -> ClaimView:
+        """The claim with its open tasks: the book holds them, the view does not repeat them."""
+        return self._view.model_copy(update={"tasks": self._tasks.open})
 
     # --- checklist ----------------------------------------------------------------------
 
@@ -637,7 +633,6 @@ class ClaimWorkflow:
             raise ApplicationError("task is no longer open", type=Rejection.TASK_NOT_OPEN)
         side_task = task.kind is TaskKind.FOLLOW_UP_INSURER  # nobody in the lifecycle waits
         self._tasks.complete(task, completion.completed_by, completion.outcome, awaited=not side_task)
-        self._sync_open_tasks()
         if side_task:
             await self._project()
             return self._step()
@@ -793,7 +788,7 @@ class ClaimWorkflow:
 
     @workflow.query
     def state(self) -> ClaimView:
-        return self._view
+        return self._as_seen()
 
     @workflow.query
     def all_tasks(self) -> list[Task]:
@@ -816,7 +811,7 @@ class ClaimWorkflow:
         return self._step()
 
     def _step(self) -> ClaimStep:
-        return ClaimStep.of(self._view)
+        return ClaimStep.of(self._as_seen())
 
     def _reject_if_closed(self) -> None:
         if self._view.status is ClaimStatus.CLOSED:
@@ -878,7 +873,6 @@ class ClaimWorkflow:
         write), one projection at a time so that they land in order."""
         async with self._ledger.lock:
             self._view.version = self._ledger.seq
-            self._sync_open_tasks()
             changes, receipt = self._ledger.changes(self._view)
             if not (
                 changes.full

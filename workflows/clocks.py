@@ -25,10 +25,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.notifications import Notification, NotificationKind
     from domain.policy import ServicePolicy, TaskPolicy
     from domain.vocabulary import ClaimStatus, Priority, Role, TaskKind
-    from workflows.ledger import Ledger
+    from workflows.ledger import SYSTEM, Ledger
     from workflows.tasks import TaskBook
 
-SYSTEM = "system"
 ESCALATED_PRIORITY = (Priority.HIGH, Priority.URGENT)
 
 

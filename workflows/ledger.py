@@ -18,6 +18,9 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain.models import ClaimChanges, ClaimColumns, ClaimView, Task, TimelineEntry
 
+SYSTEM = "system"
+"""The actor of what the claim does by itself (timers, the lifecycle)."""
+
 # The open tasks have rows of their own and the notes are timeline entries: neither is
 # repeated in the claim's snapshot.
 NOT_IN_SNAPSHOT = frozenset({"tasks", "notes"})

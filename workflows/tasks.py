@@ -4,6 +4,7 @@ is projected to the read model and let go, so a claim's state does not grow with
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -14,14 +15,15 @@ with workflow.unsafe.imports_passed_through():
     from domain.models import Task
     from domain.outcomes import TaskOutcome
     from domain.vocabulary import Role, TaskKind, TaskStatus
-    from workflows.ledger import Ledger
+    from workflows.ledger import SYSTEM, Ledger
 
-SYSTEM = "system"
 O = TypeVar("O")
 
 
 class TaskBook:
-    def __init__(self, claim_id: str, ledger: Ledger, seq: int = 0, open_tasks: list[Task] = []):
+    def __init__(
+        self, claim_id: str, ledger: Ledger, seq: int = 0, open_tasks: Iterable[Task] = ()
+    ) -> None:
         self._claim_id = claim_id
         self._ledger = ledger
         self.seq = seq
