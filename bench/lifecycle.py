@@ -71,6 +71,7 @@ class TimedCase(ReferenceCase):
         self.timings = timings
         self.key = key
         self.completions = 0
+        self._kind = ""
 
     async def register_agent(self) -> None:  # done once per run, by a manager
         return None
@@ -79,6 +80,7 @@ class TimedCase(ReferenceCase):
         return await super().return_visit_opens_case(key or self.key)
 
     async def complete(self, kind: str, by: str, **outcome: Any) -> dict[str, Any]:
+        self._kind = kind
         view = await super().complete(kind, by, **outcome)
         self.completions += 1
         return view
@@ -94,7 +96,10 @@ class TimedCase(ReferenceCase):
             what = "other_update"
         start = time.perf_counter()
         result = await super()._call(method, url, *args, **kw)
-        self.timings[what].append(time.perf_counter() - start)
+        took = time.perf_counter() - start
+        self.timings[what].append(took)
+        if what == "complete":  # per task kind too: where the tail comes from
+            self.timings[f"complete:{self._kind}"].append(took)
         return result
 
 
@@ -238,6 +243,11 @@ async def run(
             "checklist_update": percentiles(t["other_update"]),
             "claim_lifecycle": percentiles(result["claim_seconds"]),
         },
+        "task_completion_by_kind_ms": {
+            k.removeprefix("complete:"): percentiles(v)
+            for k, v in sorted(t.items())
+            if k.startswith("complete:")
+        },
         "cpu_seconds": {
             **{k: round(v, 1) for k, v in cpu.items()},
             "temporal_server": round(temporal_cpu, 1),
@@ -292,6 +302,8 @@ def render(title: str, r: dict[str, Any]) -> str:
         p = lat[key]
         if p.get("n"):
             rows.append((f"{name} p50 / p95 / p99, ms", f"{p['p50']} / {p['p95']} / {p['p99']}"))
+    for kind, p in r.get("task_completion_by_kind_ms", {}).items():
+        rows.append((f"  {kind} p50 / p99, ms", f"{p['p50']} / {p['p99']}"))
     rows.append(("whole claim p50, s", round(lat["claim_lifecycle"].get("p50", 0) / 1000, 2)))
     for k, v in r["cpu_percent_of_one_core"].items():
         rows.append((f"CPU % of a core: {k}", v))
