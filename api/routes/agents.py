@@ -20,7 +20,7 @@ router = APIRouter(
 AgentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 
 
-@router.put("/{agent_id}", response_model=FieldAgent)
+@router.put("/{agent_id}", response_model=FieldAgent, responses={403: {"model": Problem}})
 async def put_agent(
     agent_id: AgentId, agent: Exact[FieldAgentInput], pool: PoolDep, _: Manager
 ) -> FieldAgent:

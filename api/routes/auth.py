@@ -74,7 +74,10 @@ class UserOut(BaseModel):
     active: bool
 
 
-@router.put("/users/{user_id}", response_model=UserOut, tags=["users"])
+ADMINS_ONLY = {403: {"model": Problem, "description": "Admins only"}}
+
+
+@router.put("/users/{user_id}", response_model=UserOut, tags=["users"], responses=ADMINS_ONLY)
 async def put_user(user_id: UserId, body: Exact[UserInput], pool: PoolDep, _: Admin) -> UserOut:
     """Create or replace a user (a field agent's user id is his field agent id)."""
     await users.upsert(
@@ -84,7 +87,7 @@ async def put_user(user_id: UserId, body: Exact[UserInput], pool: PoolDep, _: Ad
     return UserOut(user_id=user_id, **body.model_dump(exclude={"password"}))
 
 
-@router.get("/users", response_model=list[UserOut], tags=["users"])
+@router.get("/users", response_model=list[UserOut], tags=["users"], responses=ADMINS_ONLY)
 async def list_users(pool: PoolDep, _: Admin) -> list[UserOut]:
     return [
         UserOut(user_id=u.user_id, name=u.name, role=u.role, city=u.city, active=u.active)

@@ -14,8 +14,13 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
 from api.auth import Admin
+from api.schemas import Problem
 
-router = APIRouter(prefix="/codec", tags=["operations"])
+router = APIRouter(
+    prefix="/codec",
+    tags=["operations"],
+    responses={403: {"model": Problem, "description": "Admins only"}},
+)
 
 
 async def _apply(request: Request, body: dict[str, Any], decode: bool) -> dict[str, Any]:

@@ -14,7 +14,12 @@ from domain.vocabulary import AwareDatetime
 from store import figures as store_figures
 from store.figures import Figures
 
-router = APIRouter(prefix="/figures", tags=["figures"], dependencies=[Depends(require_manager)])
+router = APIRouter(
+    prefix="/figures",
+    tags=["figures"],
+    dependencies=[Depends(require_manager)],
+    responses={403: {"model": Problem, "description": "Managers only"}},
+)
 
 DEFAULT_RANGE = timedelta(days=30)
 LONGEST_RANGE = timedelta(days=366)

@@ -23,7 +23,12 @@ from api.schemas import (
 from store import views
 from store.views import SavedViewRow
 
-router = APIRouter(prefix="/views", tags=["views"], dependencies=[Depends(require_manager)])
+router = APIRouter(
+    prefix="/views",
+    tags=["views"],
+    dependencies=[Depends(require_manager)],
+    responses={403: {"model": Problem, "description": "Managers only"}},
+)
 
 
 def _public(row: SavedViewRow) -> SavedView:
