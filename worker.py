@@ -53,7 +53,11 @@ def notification_channel(settings: Settings) -> Channel:
 
 def worker_options(settings: Settings) -> dict[str, Any]:
     """Worker tuning from CLAIMFLOW_WORKER_*; what is unset keeps the SDK's default."""
-    options: dict[str, Any] = {"max_cached_workflows": settings.worker_max_cached_workflows}
+    options: dict[str, Any] = {
+        "max_cached_workflows": settings.worker_max_cached_workflows,
+        # On SIGTERM running activities finish (up to this long) before they are cancelled.
+        "graceful_shutdown_timeout": settings.worker_graceful_shutdown,
+    }
     if settings.worker_max_concurrent_workflow_tasks is not None:
         options["max_concurrent_workflow_tasks"] = settings.worker_max_concurrent_workflow_tasks
     if settings.worker_max_concurrent_activities is not None:

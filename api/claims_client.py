@@ -6,6 +6,7 @@ read model. Temporal's errors become domain errors that the routes map to HTTP.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,11 +54,37 @@ class ClaimError(Exception):
     claim: ClaimView | None = None
 
 
+class ClaimNotAnswering(RPCError):
+    """The new claim's workflow did not answer in time: no worker polls its task queue, or
+    none got to it. An RPCError with DEADLINE_EXCEEDED, so it answers 503 with Retry-After
+    (api.errors); the same Idempotency-Key later joins the claim if it was started."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"the claim's workflow did not answer in {seconds:g}s (is a worker running?)",
+            RPCStatusCode.DEADLINE_EXCEEDED,
+            b"",
+        )
+
+
 class ClaimsClient:
-    def __init__(self, client: Client, pool: asyncpg.Pool, task_queue: str) -> None:
+    def __init__(
+        self,
+        client: Client,
+        pool: asyncpg.Pool,
+        task_queue: str,
+        *,
+        open_timeout: float | None = None,
+    ) -> None:
         self.client = client
         self.pool = pool
         self.task_queue = task_queue
+        if open_timeout is None:
+            from claimflow.settings import get_settings
+
+            open_timeout = get_settings().claim_open_timeout.total_seconds()
+        self.open_timeout = open_timeout
+        """Seconds `open_claim` waits for the workflow's first answer (CLAIMFLOW_CLAIM_OPEN_TIMEOUT)."""
 
     async def open_claim(
         self, opening: ClaimOpening, idempotency_key: str, policy: ServicePolicy
@@ -74,9 +101,14 @@ class ClaimsClient:
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
         try:
-            return await self.client.execute_update_with_start_workflow(
-                ClaimWorkflow.opened, start_workflow_operation=start
+            return await asyncio.wait_for(
+                self.client.execute_update_with_start_workflow(
+                    ClaimWorkflow.opened, start_workflow_operation=start
+                ),
+                timeout=self.open_timeout,
             )
+        except TimeoutError as exc:
+            raise ClaimNotAnswering(self.open_timeout) from exc
         except Exception as exc:
             closed = await read_model.get_claim(self.pool, claim_id)
             if closed is not None and _is_closed_workflow(exc):

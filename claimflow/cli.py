@@ -1,9 +1,10 @@
-"""The `claimflow` command: up, api, worker, migrate, users, demo, reconcile."""
+"""The `claimflow` command: up, api, worker, migrate, users, demo, reconcile, new-payload-key."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import time
 
 import structlog
 import uvicorn
@@ -12,9 +13,10 @@ from pathlib import Path
 
 from claimflow import reconcile as reconcile_cli
 from claimflow import users_cli
-from claimflow.bootstrap import admin_password
+from claimflow.bootstrap import admin_password, read_running, with_running_deployment
 from claimflow.logging import configure_logging
 from claimflow.settings import get_settings
+from claimflow.temporal import require_payload_keys
 
 log = structlog.get_logger(__name__)
 
@@ -36,6 +38,10 @@ def main(argv: list[str] | None = None) -> None:
         help="default: CLAIMFLOW_ADMIN_PASSWORD, or the one `claimflow up` keeps in the data folder",
     )
     reconcile_cli.add_parser(sub)
+    sub.add_parser(
+        "new-payload-key",
+        help="print a new payload key (id:base64) for CLAIMFLOW_PAYLOAD_KEYS",
+    )
     bench_cmd = sub.add_parser(
         "bench", help="benchmarks on embedded servers: throughput, baseline, scale (BENCHMARKS.md)"
     )
@@ -43,6 +49,12 @@ def main(argv: list[str] | None = None) -> None:
 
     bench_arguments(bench_cmd)
     args = parser.parse_args(argv)
+
+    if args.command == "new-payload-key":
+        from claimflow.codec import new_key_spec
+
+        print(new_key_spec(f"k{int(time.time())}"))
+        return
 
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
@@ -55,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         _require(settings.temporal_address, "TEMPORAL_ADDRESS")
         _require(settings.database_url, "DATABASE_URL")
         _require(settings.auth_secret, "CLAIMFLOW_AUTH_SECRET")
+        require_payload_keys(settings, "api")
         uvicorn.run(
             "api.main:create_app_from_env",
             factory=True,
@@ -69,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         from worker import run_loop
 
         _require(settings.temporal_address, "TEMPORAL_ADDRESS")
+        require_payload_keys(settings, "worker")
         run_loop(run_worker(settings), settings)
     elif args.command == "migrate":
         from store.migrate import migrate
@@ -77,6 +91,9 @@ def main(argv: list[str] | None = None) -> None:
         applied = asyncio.run(migrate(settings.database_url))  # type: ignore[arg-type]
         log.info("migrations_done", applied=applied)
     elif args.command == "reconcile":
+        # Against the running `claimflow up` where the environment does not say otherwise.
+        settings = with_running_deployment(settings)
+        require_payload_keys(settings, "reconcile")
         reconcile_cli.command(settings, args)
     elif args.command == "users":
         asyncio.run(users_cli.run(settings, args))
@@ -87,9 +104,12 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "demo":
         from claimflow.demo import run_demo
 
+        running = read_running(Path(settings.data_dir).resolve()) or {}
         asyncio.run(
             run_demo(
-                args.url or f"http://{settings.api_host}:{settings.api_port}",
+                args.url
+                or running.get("api_url")
+                or f"http://{settings.api_host}:{settings.api_port}",
                 args.admin_password or admin_password(Path(settings.data_dir)),
             )
         )

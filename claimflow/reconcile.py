@@ -477,13 +477,15 @@ async def run_reconcile(
     since: datetime | None,
     task_queue: str | None,
     settle: float,
+    settings: Any = None,
 ) -> ReconcileReport:
-    """What `claimflow reconcile` runs: connect, reconcile, close."""
+    """What `claimflow reconcile` runs: connect (with `settings`' namespace and payload keys;
+    default: the environment's), reconcile, close."""
     from claimflow.settings import get_settings
     from claimflow.temporal import connect
     from store.db import create_pool
 
-    client = await connect(get_settings(), temporal_address)
+    client = await connect(settings or get_settings(), temporal_address)
     pool = await create_pool(dsn, max_size=4)
     try:
         return await reconcile(
@@ -534,6 +536,7 @@ def command(settings: Any, args: Any) -> None:
             since=parse_since(args.since) if args.since else None,
             task_queue=args.task_queue,
             settle=args.settle,
+            settings=settings,
         )
     )
     sys.stdout.write(report.summary(args.repair))

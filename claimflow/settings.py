@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     worker_activity_task_pollers: int | None = None
     worker_uvloop: bool = True
     """Run `claimflow worker` on uvloop where it is installed (it is, with uvicorn[standard])."""
+    worker_graceful_shutdown: timedelta = timedelta(seconds=20)
+    """On SIGTERM (or Ctrl-C under `claimflow up`) the worker stops polling and lets the
+    activities it is running finish for up to this long before it cancels them."""
     health_check_every: timedelta = timedelta(seconds=60)
     """How often a worker process asks Temporal for claim workflows that failed, were
     terminated or timed out, and marks their claims in the read model (claimflow/health.py);
@@ -75,10 +78,20 @@ class Settings(BaseSettings):
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
     temporal_ui: bool = True
+    up_restart_backoff_max: timedelta = timedelta(seconds=30)
+    """`claimflow up` restarts a part that stopped (the worker, the Temporal server) after
+    1 s, then twice as long each time it stops again soon after, up to this."""
 
     # HTTP API
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    claim_open_timeout: timedelta = timedelta(seconds=20)
+    """How long `POST /claims` waits for the new claim's workflow to answer (a worker must
+    pick it up); past it the answer is 503 with Retry-After, and the same Idempotency-Key
+    later joins the claim if it was started."""
+    worker_poller_seen_within: timedelta = timedelta(seconds=120)
+    """`/readyz` counts a worker as polling the task queue when Temporal saw it this
+    recently (an idle worker's long poll lasts about a minute)."""
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
     """The largest request body the API reads; larger ones are refused with 413."""
 
@@ -115,6 +128,10 @@ class Settings(BaseSettings):
     # the first encrypts, all decrypt (rotation). Every API and worker process shares them.
     # `claimflow up` keeps one in the data folder when it is unset.
     payload_keys: SecretStr | None = None
+    payload_plaintext: bool = False
+    """CLAIMFLOW_PAYLOAD_PLAINTEXT=1: run `claimflow api` / `worker` without payload keys,
+    so Temporal stores claims' personal data in plain text (logged as a warning at start).
+    Without it, and without keys, they refuse to start."""
 
     # The insurer's webhook (insurers integrated by API) signs its body with this secret.
     insurer_webhook_secret: str | None = None

@@ -60,3 +60,55 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
             log.info("search_attributes_registered", names=sorted(missing))
     except RPCError as exc:
         log.warning("search_attributes_not_registered", error=str(exc))
+
+
+PLAINTEXT_HOW = (
+    "CLAIMFLOW_PAYLOAD_KEYS is not set: Temporal would store every claim's personal data "
+    "(names, ID numbers, diagnoses) in plain text, and processes with and without keys cannot "
+    "read each other's claims. Make a key with `claimflow new-payload-key` and give the same "
+    "CLAIMFLOW_PAYLOAD_KEYS=k1:... to every API and worker process (`claimflow up` keeps one in "
+    "its data folder). To run without encryption anyway, set CLAIMFLOW_PAYLOAD_PLAINTEXT=1."
+)
+
+
+def require_payload_keys(settings: Settings, process: str) -> None:
+    """Refuse to run an API or worker process without payload keys, unless plaintext is
+    asked for explicitly (then say so loudly)."""
+    if settings.payload_keys is not None:
+        parse_keys(settings.payload_keys.get_secret_value().split(","))  # a bad key fails here
+        return
+    if not settings.payload_plaintext:
+        raise SystemExit(PLAINTEXT_HOW)
+    log.warning(
+        "payload_encryption_off",
+        process=process,
+        message="CLAIMFLOW_PAYLOAD_PLAINTEXT is set: claims' personal data is stored in "
+        "Temporal in plain text",
+    )
+
+
+async def task_queue_pollers(
+    client: Client, namespace: str, task_queue: str, seen_within: float
+) -> list[str]:
+    """The identities of the workers Temporal saw polling the queue's workflow tasks within
+    `seen_within` seconds (DescribeTaskQueue keeps pollers listed for minutes after they go)."""
+    from datetime import UTC, datetime
+
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    now = datetime.now(UTC)
+    fresh = []
+    for poller in response.pollers:
+        seen = poller.last_access_time.ToDatetime(tzinfo=UTC)
+        if (now - seen).total_seconds() <= seen_within:
+            fresh.append(poller.identity)
+    return fresh
