@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 
 import structlog
@@ -27,6 +28,10 @@ router = APIRouter(prefix="/insurer", tags=["insurer"])
 log = structlog.get_logger(__name__)
 
 TOLERANCE_SECONDS = 300
+MAX_TIMESTAMP_DIGITS = 12
+"""Unix seconds have 10 digits until the year 2286; anything longer is refused (422) before
+it is parsed."""
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 
 
 class InsurerMessage(BaseModel):
@@ -54,19 +59,31 @@ async def webhook(
     settings: SettingsDep,
     pool: PoolDep,
     claims: ClaimsDep,
-    x_claimflow_timestamp: str = Header(),
-    x_claimflow_signature: str = Header(),
+    x_claimflow_timestamp: str = Header(
+        min_length=1,
+        max_length=MAX_TIMESTAMP_DIGITS,
+        description="Unix seconds (at most 12 digits), within five minutes of now",
+        examples=["1731024000"],
+    ),
+    x_claimflow_signature: str = Header(
+        min_length=1, max_length=128, description="hex HMAC-SHA256 of '{timestamp}.{body}'"
+    ),
 ) -> Accepted:
     secret = settings.insurer_webhook_secret
     if not secret:
         raise HTTPException(status_code=404, detail="the insurer webhook is not configured")
     body = await request.body()
-    try:
-        age = abs(time.time() - int(x_claimflow_timestamp))
-    except ValueError:
-        raise HTTPException(status_code=401, detail="bad timestamp") from None
+    if not _UNIX_SECONDS.fullmatch(x_claimflow_timestamp):
+        raise HTTPException(
+            status_code=401,
+            detail="bad timestamp: X-Claimflow-Timestamp is Unix seconds (digits only)",
+        )
+    # Integers both: at most 12 digits, no float conversion can overflow.
+    age = abs(int(time.time()) - int(x_claimflow_timestamp))
     expected = sign(secret, x_claimflow_timestamp, body)
-    if age > TOLERANCE_SECONDS or not hmac.compare_digest(expected, x_claimflow_signature):
+    # Bytes, not str: compare_digest refuses non-ASCII text (a header may carry Latin-1).
+    given = x_claimflow_signature.encode("utf-8", "replace")
+    if age > TOLERANCE_SECONDS or not hmac.compare_digest(expected.encode(), given):
         raise HTTPException(status_code=401, detail="bad or expired signature")
     try:
         message = InsurerMessage.model_validate_json(body)
