@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 
+import structlog
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from temporalio.service import RPCError
@@ -34,11 +36,14 @@ from api.routes import (
     tasks,
     views,
 )
-from claimflow.logging import configure_logging
+from claimflow.logging import configure_logging, unhandled_error
 from claimflow.settings import Settings
 from claimflow.temporal import connect
 from console import STATIC as CONSOLE_STATIC
+from domain.vocabulary import SHANGHAI
 from store.db import create_pool
+
+log = structlog.get_logger(__name__)
 
 
 def create_app(settings: Settings, claims_client: ClaimsClient | None = None) -> FastAPI:
@@ -48,6 +53,8 @@ def create_app(settings: Settings, claims_client: ClaimsClient | None = None) ->
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_format, settings.log_level)
+        if warning := settings.business_calendar.warning(datetime.now(SHANGHAI).date()):
+            log.warning("business_calendar_runs_out", detail=warning)
         if claims_client is not None:
             yield
             await close_idempotency_pool(app)
@@ -82,6 +89,8 @@ def create_app(settings: Settings, claims_client: ClaimsClient | None = None) ->
     for outage in UNAVAILABLE:
         app.add_exception_handler(outage, database_unavailable_handler)
     app.add_exception_handler(RPCError, temporal_unavailable_handler)
+    # Any other exception: 500 and one short log line with the request's ids.
+    app.add_exception_handler(Exception, unhandled_error)
     app.add_middleware(IdempotencyMiddleware)
     # Outermost of ours: a body over the limit is refused before anything reads it.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
