@@ -2,7 +2,8 @@
 
 A triage SLA of 24 working hours opened on the eve of the Spring Festival must not expire
 during the holiday; and China's make-up working days (调休) put some Saturdays and Sundays
-back to work. The holiday tables are configuration kept as data, not logic.
+back to work. The holiday tables come from a maintained source (the `holidays` package), as
+data, not logic.
 
 Asia/Shanghai is a fixed UTC+08:00 (China has had no daylight saving time since 1991), so the
 zone is a named fixed offset rather than a zoneinfo lookup: no tz database file is read inside
@@ -12,9 +13,12 @@ it as a tzinfo) is not involved.
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from pydantic import BaseModel, ConfigDict, model_validator
+import holidays
+from holidays.countries.china import ChinaStaticHolidays
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.vocabulary import SHANGHAI
 
@@ -26,33 +30,27 @@ def shanghai() -> tzinfo:
     return SHANGHAI
 
 
-def _span(first: date, last: date) -> frozenset[date]:
-    return frozenset(first + timedelta(days=n) for n in range((last - first).days + 1))
+# The PRC public holidays and make-up working days (调休) come from the `holidays` package,
+# which keeps the General Office of the State Council's yearly notices (国务院办公厅关于部分节假
+# 日安排的通知) as data. A year past the last published notice has its statutory holidays
+# only, not yet the days off and working Saturdays the notice will add: warn before that.
+PUBLISHED_THROUGH: int = max(ChinaStaticHolidays.special_public_holidays)
+"""The last year whose State Council notice the installed `holidays` package holds."""
 
 
-# Configuration: the 2026 PRC public holidays and make-up working days, as published by the
-# General Office of the State Council on 2025-11-04 (国务院办公厅关于2026年部分节假日安排的通知).
-# Check them against the notice each year, and add the next year's when it is published.
-PRC_HOLIDAYS_2026: frozenset[date] = frozenset().union(
-    _span(date(2026, 1, 1), date(2026, 1, 3)),  # New Year's Day 元旦
-    _span(date(2026, 2, 15), date(2026, 2, 23)),  # Spring Festival 春节
-    _span(date(2026, 4, 4), date(2026, 4, 6)),  # Qingming 清明节
-    _span(date(2026, 5, 1), date(2026, 5, 5)),  # Labour Day 劳动节
-    _span(date(2026, 6, 19), date(2026, 6, 21)),  # Dragon Boat Festival 端午节
-    _span(date(2026, 9, 25), date(2026, 9, 27)),  # Mid-Autumn Festival 中秋节
-    _span(date(2026, 10, 1), date(2026, 10, 7)),  # National Day 国庆节
-)
+@functools.cache
+def prc_days(first_year: int, last_year: int) -> tuple[frozenset[date], frozenset[date]]:
+    """Days off (public holidays and the rest days swapped for them) and make-up working days
+    of the PRC from `first_year` to `last_year`, inclusive."""
+    prc = holidays.China(years=range(first_year, last_year + 1))
+    days_off = frozenset(prc)
+    make_up = frozenset(d for d in prc.weekend_workdays if first_year <= d.year <= last_year)
+    return days_off - make_up, make_up
 
-PRC_MAKE_UP_WORKDAYS_2026: frozenset[date] = frozenset(
-    {
-        date(2026, 1, 4),  # Sunday, for New Year's Day
-        date(2026, 2, 14),  # Saturday, for the Spring Festival
-        date(2026, 2, 28),  # Saturday, for the Spring Festival
-        date(2026, 5, 9),  # Saturday, for Labour Day
-        date(2026, 9, 20),  # Sunday, for National Day
-        date(2026, 10, 10),  # Saturday, for National Day
-    }
-)
+
+# A claim's policy carries its calendar (history holds it), so the default spans only the
+# years its clocks can reach: the last published year, the one before, and the next one.
+DEFAULT_YEARS = (PUBLISHED_THROUGH - 1, PUBLISHED_THROUGH + 1)
 
 
 class BusinessCalendar(BaseModel):
@@ -63,8 +61,10 @@ class BusinessCalendar(BaseModel):
     working_start: time = time(9, 0)
     working_end: time = time(18, 0)
     weekend: frozenset[int] = frozenset({5, 6})
-    holidays: frozenset[date] = PRC_HOLIDAYS_2026
-    make_up_workdays: frozenset[date] = PRC_MAKE_UP_WORKDAYS_2026
+    holidays: frozenset[date] = Field(default_factory=lambda: prc_days(*DEFAULT_YEARS)[0])
+    make_up_workdays: frozenset[date] = Field(
+        default_factory=lambda: prc_days(*DEFAULT_YEARS)[1]
+    )
 
     @model_validator(mode="after")
     def _sane(self) -> BusinessCalendar:
@@ -77,6 +77,23 @@ class BusinessCalendar(BaseModel):
         if self.holidays & self.make_up_workdays:
             raise ValueError("a day cannot be both a holiday and a make-up working day")
         return self
+
+    @property
+    def known_through(self) -> int | None:
+        """The last year with make-up working days: the last whose notice the calendar holds."""
+        return max((d.year for d in self.make_up_workdays), default=None)
+
+    def warning(self, today: date, ahead: timedelta = timedelta(days=60)) -> str | None:
+        """Why this calendar needs attention within `ahead` of `today`, or None."""
+        through = self.known_through
+        if through is not None and today + ahead <= date(through, 12, 31):
+            return None
+        return (
+            f"the business calendar knows the PRC's holidays and make-up working days through "
+            f"{through}: later deadlines count statutory holidays at most; upgrade the "
+            f"`holidays` package once the State Council publishes the next year, or set "
+            f"CLAIMFLOW_BUSINESS_CALENDAR"
+        )
 
     def is_business_day(self, d: date) -> bool:
         """Holidays are off, make-up working days are on, otherwise the weekend is off."""

@@ -7,10 +7,32 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from domain.calendar import (
-    PRC_HOLIDAYS_2026,
-    PRC_MAKE_UP_WORKDAYS_2026,
+    DEFAULT_YEARS,
+    PUBLISHED_THROUGH,
     BusinessCalendar,
+    prc_days,
 )
+
+
+def _span(first: date, last: date) -> frozenset[date]:
+    return frozenset(first + timedelta(days=n) for n in range((last - first).days + 1))
+
+
+# The 2026 days off and make-up working days as the State Council published them on 2025-11-04
+# (国务院办公厅关于2026年部分节假日安排的通知), written out by hand: the package must agree.
+NOTICE_2026_DAYS_OFF = frozenset().union(
+    _span(date(2026, 1, 1), date(2026, 1, 3)),  # New Year's Day 元旦
+    _span(date(2026, 2, 15), date(2026, 2, 23)),  # Spring Festival 春节
+    _span(date(2026, 4, 4), date(2026, 4, 6)),  # Qingming 清明节
+    _span(date(2026, 5, 1), date(2026, 5, 5)),  # Labour Day 劳动节
+    _span(date(2026, 6, 19), date(2026, 6, 21)),  # Dragon Boat Festival 端午节
+    _span(date(2026, 9, 25), date(2026, 9, 27)),  # Mid-Autumn Festival 中秋节
+    _span(date(2026, 10, 1), date(2026, 10, 7)),  # National Day 国庆节
+)
+NOTICE_2026_MAKE_UP = frozenset(
+    {date(2026, 1, 4), date(2026, 2, 14), date(2026, 2, 28), date(2026, 5, 9),
+     date(2026, 9, 20), date(2026, 10, 10)}
+)  # fmt: skip
 
 SH = ZoneInfo("Asia/Shanghai")
 CAL = BusinessCalendar()
@@ -30,11 +52,39 @@ def test_business_days() -> None:
     assert CAL.is_business_day(date(2026, 1, 4))  # make-up Sunday
 
 
-def test_holiday_table() -> None:
-    assert len(PRC_HOLIDAYS_2026) == 3 + 9 + 3 + 5 + 3 + 3 + 7
-    assert date(2026, 2, 15) in PRC_HOLIDAYS_2026 and date(2026, 2, 23) in PRC_HOLIDAYS_2026
-    assert all(d.weekday() >= 5 for d in PRC_MAKE_UP_WORKDAYS_2026)
-    assert not PRC_HOLIDAYS_2026 & PRC_MAKE_UP_WORKDAYS_2026
+def test_the_package_agrees_with_the_2026_notice() -> None:
+    days_off, make_up = prc_days(2026, 2026)
+    assert make_up == NOTICE_2026_MAKE_UP
+    # The package lists the days off that fall on weekdays; a weekend is off anyway.
+    assert days_off <= NOTICE_2026_DAYS_OFF
+    assert {d for d in NOTICE_2026_DAYS_OFF if d.weekday() < 5} <= days_off
+    day = date(2026, 1, 1)
+    notice = BusinessCalendar(holidays=NOTICE_2026_DAYS_OFF, make_up_workdays=NOTICE_2026_MAKE_UP)
+    while day.year == 2026:
+        assert CAL.is_business_day(day) == notice.is_business_day(day), day
+        day += timedelta(days=1)
+
+
+def test_every_published_year() -> None:
+    """Every year since 2001 has its notice: the Spring Festival off, some Saturday or Sunday
+    worked (a year whose notice moved no weekend would be a gap in the data, not a fact)."""
+    for year in range(2001, PUBLISHED_THROUGH + 1):
+        days_off, make_up = prc_days(year, year)
+        assert any(d.month in (1, 2) for d in days_off), year
+        assert make_up and all(d.weekday() >= 5 and d.year == year for d in make_up), year
+        assert not days_off & make_up
+    assert DEFAULT_YEARS == (PUBLISHED_THROUGH - 1, PUBLISHED_THROUGH + 1)
+    assert {d.year for d in CAL.holidays} == set(range(DEFAULT_YEARS[0], DEFAULT_YEARS[1] + 1))
+
+
+def test_a_warning_before_the_calendar_runs_out() -> None:
+    assert CAL.known_through == PUBLISHED_THROUGH
+    end = date(PUBLISHED_THROUGH, 12, 31)
+    assert CAL.warning(end - timedelta(days=61)) is None
+    warning = CAL.warning(end - timedelta(days=59))
+    assert warning is not None and f"through {PUBLISHED_THROUGH}" in warning
+    assert CAL.warning(end + timedelta(days=1)) is not None
+    assert BusinessCalendar(holidays=frozenset(), make_up_workdays=frozenset()).warning(end)
 
 
 def test_within_one_day() -> None:
