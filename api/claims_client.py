@@ -16,6 +16,7 @@ from temporalio.client import (
     WithStartWorkflowOperation,
     WorkflowQueryRejectedError,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import QueryRejectCondition, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
@@ -107,7 +108,8 @@ class ClaimsClient:
                 ),
                 timeout=self.open_timeout,
             )
-        except TimeoutError as exc:
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
+            # The SDK turns the cancelled wait into its own error.
             raise ClaimNotAnswering(self.open_timeout) from exc
         except Exception as exc:
             closed = await read_model.get_claim(self.pool, claim_id)
