@@ -213,7 +213,7 @@ async def test_health_and_readiness(api: httpx.AsyncClient):
     assert (await api.get("/healthz")).json() == {"status": "ok"}
     r = await api.get("/readyz")
     assert r.status_code == 200
-    assert r.json() == {"temporal": "ok", "postgres": "ok"}
+    assert r.json() == {"temporal": "ok", "postgres": "ok", "worker": "ok"}
     schema = (await api.get("/openapi.json")).json()
     assert "/tasks/{task_id}/complete" in schema["paths"]
 
