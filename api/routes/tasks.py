@@ -9,7 +9,15 @@ import structlog
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from api.auth import CurrentUser, Manager, check_acting_as, check_claim_access, task_for
+from api.auth import (
+    CurrentUser,
+    Manager,
+    SignedIn,
+    caller_and_task,
+    check_acting_as,
+    check_claim_access,
+    task_for,
+)
 from api.claims_client import ClaimError
 from api.deps import AnswerDep, ClaimsDep, PoolDep
 from api.exact import Exact
@@ -17,7 +25,7 @@ from api.errors import STATUS
 from api.schemas import Problem, TaskList
 from domain.models import ClaimStep, ClaimView, Reassignment, Task, TaskChange, TaskCompletion
 from domain.vocabulary import Role, TaskStatus
-from store import read_model
+from store import access, read_model
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 log = structlog.get_logger(__name__)
@@ -57,7 +65,8 @@ async def inbox(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> TaskList:
     """Open tasks by default, soonest due first. A consultant or field agent sees his own
-    tasks, or every task of a claim he works on (with `claim_id`)."""
+    tasks on the claims he works (not those of a visit he declined or a claim he was moved
+    off), or every task of a claim he works on (with `claim_id`)."""
     if not user.oversees:
         if claim_id is not None:
             await check_claim_access(pool, user, claim_id)
@@ -73,22 +82,32 @@ async def inbox(
         claim_id=claim_id,
         limit=limit,
     )
+    if not user.oversees and claim_id is None and items:
+        caller = access.Caller(user.user_id, user.role, user.city)
+        worked = await access.claims_worked(pool, list({t.claim_id for t in items}), caller)
+        items = [t for t in items if t.claim_id in worked]
     return TaskList(items=items)
 
 
 @router.post("/bulk-reassign", response_model=BulkResult, responses=_RESPONSES)
 async def bulk_reassign(
-    change: Exact[BulkReassignment], claims: ClaimsDep, user: Manager
+    change: Exact[BulkReassignment], claims: ClaimsDep, pool: PoolDep, user: Manager
 ) -> BulkResult:
     """A manager moves many tasks at once; each is its own change, recorded on its claim.
 
-    Answers per task: 200 moved, 404 unknown, 409 no longer open or already there.
+    Answers per task: 200 moved, 404 unknown, 409 no longer open or already there, 422 the
+    assignee may not take it (not an active user of the task's role, or a field agent of
+    another city).
     """
     check_acting_as(user, change.reassigned_by)
     single = Reassignment(**change.model_dump(exclude={"task_ids"}))
     gate = asyncio.Semaphore(16)
+    task_ids = list(dict.fromkeys(change.task_ids))
+    refused = await access.why_not_assignable(pool, task_ids, change.assignee)
 
     async def move(task_id: str) -> BulkItem:
+        if task_id in refused:
+            return BulkItem(task_id=task_id, status=422, detail=refused[task_id])
         async with gate:
             try:
                 await claims.reassign_task(task_id, single)
@@ -96,17 +115,17 @@ async def bulk_reassign(
             except ClaimError as exc:
                 return BulkItem(task_id=task_id, status=STATUS[exc.rejection], detail=exc.message)
 
-    items = await asyncio.gather(*(move(t) for t in dict.fromkeys(change.task_ids)))
+    items = await asyncio.gather(*(move(t) for t in task_ids))
     log.info("tasks_bulk_reassigned", assignee=change.assignee, count=len(items))
     return BulkResult(moved=sum(i.status == 200 for i in items), items=list(items))
 
 
-async def _task(pool: PoolDep, task_id: str, user: CurrentUser) -> Task:
+async def _task(pool: PoolDep, task_id: str, user: SignedIn) -> Task:
     return await task_for(pool, user, task_id, to_act=False)
 
 
 @router.get("/{task_id}", response_model=Task, responses=_RESPONSES)
-async def get_task(task_id: str, pool: PoolDep, user: CurrentUser) -> Task:
+async def get_task(task_id: str, pool: PoolDep, user: SignedIn) -> Task:
     return await _task(pool, task_id, user)
 
 
@@ -117,12 +136,12 @@ async def complete_task(
     claims: ClaimsDep,
     answer: AnswerDep,
     pool: PoolDep,
-    user: CurrentUser,
+    signed: SignedIn,
 ) -> ClaimView | ClaimStep:
     """Complete a task; answers with the claim's state after the workflow has moved on."""
     with structlog.contextvars.bound_contextvars(task_id=task_id):
-        if not user.oversees:
-            await task_for(pool, user, task_id, to_act=True)  # one query: task and owner
+        # One query: the caller as he is now (active, role), the task and his standing.
+        user, _ = await caller_and_task(pool, signed, task_id, to_act=True)
         check_acting_as(user, completion.completed_by)
         view = await answer(await claims.complete_task(task_id, completion))
         log.info("task_completed", claim_id=view.claim_id, stage=view.stage.value)
@@ -131,10 +150,20 @@ async def complete_task(
 
 @router.post("/{task_id}/reassign", response_model=ClaimView | ClaimStep, responses=_RESPONSES)
 async def reassign_task(
-    task_id: str, change: Exact[Reassignment], claims: ClaimsDep, answer: AnswerDep, user: Manager
+    task_id: str,
+    change: Exact[Reassignment],
+    claims: ClaimsDep,
+    answer: AnswerDep,
+    pool: PoolDep,
+    user: Manager,
 ) -> ClaimView | ClaimStep:
-    """Move an open task to another person; the timeline keeps the old and new assignee."""
+    """Move an open task to another person; the timeline keeps the old and new assignee.
+    422 unless the assignee is an active user of the task's role and, for a field agent's
+    task, serves the claim's city."""
     check_acting_as(user, change.reassigned_by)
+    refused = await access.why_not_assignable(pool, [task_id], change.assignee)
+    if task_id in refused:
+        raise HTTPException(status_code=422, detail=refused[task_id])
     return await answer(await claims.reassign_task(task_id, change))
 
 

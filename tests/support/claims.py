@@ -15,6 +15,7 @@ from api.auth import Principal, issue_token
 from claimflow.reference_case import OPENING
 from claimflow.settings import Settings
 from domain.vocabulary import Role
+from tests.support.people import provision
 
 TEST_SECRET = "test-secret-for-signing-tokens-0123456789"
 # A fixed payload key, so that recorded histories can be replayed by later runs.
@@ -24,8 +25,11 @@ TEST_PAYLOAD_KEY = "test1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 def bearer(
     settings: Settings, user_id: str = "admin", role: Role = Role.ADMIN, city: str | None = None
 ) -> dict[str, str]:
-    """An Authorization header for a user, signed with the settings' secret."""
+    """An Authorization header for a user, signed with the settings' secret. The user is
+    created first (or restored: active, this role and city), as sign-in needs him to exist:
+    `tests/support/people.py`."""
     assert settings.auth_secret is not None
+    provision(settings, user_id, role, city)
     token = issue_token(
         settings.auth_secret.get_secret_value(),
         Principal(user_id=user_id, role=role, city=city),
@@ -66,6 +70,13 @@ async def complete(
 
 
 async def add_agent(http: httpx.AsyncClient, agent_id: str, city: str, **fields: Any) -> dict:
+    """A field agent in `city`: a user of that role and city (tasks are given only to users),
+    and in the field agents' registry (`http` is an admin's)."""
+    r = await http.put(
+        f"/users/{agent_id}",
+        json={"name": agent_id, "role": "field_agent", "city": city, "password": "agent-password-1"},
+    )
+    assert r.status_code == 200, r.text
     r = await http.put(f"/field-agents/{agent_id}", json={"name": agent_id, "city": city, **fields})
     assert r.status_code == 200, r.text
     return r.json()
