@@ -33,8 +33,32 @@ def auth_headers(user_id: str = MANAGER, role: str = "manager", city: str | None
     """The headers that make a request as this person: the one place authentication lives.
 
     Tokens are minted with the deployment's shared secret (as `/auth/token` would after a
-    password sign-in), so no user rows or passwords are needed."""
+    password sign-in), so no passwords are needed; the API reads each caller's current state
+    from the users table, so the person must be one of `PEOPLE` (`add_people`)."""
     return {"Authorization": f"Bearer {_token(user_id, role, city)}"}
+
+
+def people() -> list[tuple[str, str, str | None]]:
+    """Everyone the benchmark acts as: (user id, role, city)."""
+    from claimflow.reference_case import AGENT, CONSULTANT
+
+    return [(MANAGER, "manager", None), (CONSULTANT, "consultant", None),
+            (AGENT, "field_agent", "Beijing")]
+
+
+async def add_people(dsn: str) -> None:
+    """Put the benchmark's people in the users table (active; a password nobody knows)."""
+    from domain.vocabulary import Role
+    from store import users
+    from store.db import create_pool
+
+    pool = await create_pool(dsn, max_size=1)
+    try:
+        for user_id, role, city in people():
+            await users.upsert(pool, user_id, name=user_id, role=Role(role), city=city,
+                               password=secrets.token_urlsafe(24))
+    finally:
+        await pool.close()
 
 
 class Spread(httpx.AsyncBaseTransport):

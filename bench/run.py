@@ -150,9 +150,11 @@ async def _with_servers(
     args: argparse.Namespace, parts: list[str], servers: Any, results: dict[str, Any]
 ) -> None:
     from bench import baseline, lifecycle, profile, stack
+    from bench.client import add_people
     from store.migrate import migrate
 
     await migrate(servers.dsn)
+    await add_people(servers.dsn)  # the API honours tokens of users on record only
     policy = lifecycle.nudge_policy(args.reminder_after)
     profile_dir = servers.base / "profiles" if args.profile and profile.available() else None
     one = None
