@@ -14,13 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+import asyncpg
 import structlog
 import uvicorn
+from pydantic import SecretStr
+from temporalio.runtime import Runtime
 
 from api.app import create_app
 from api.claims_client import ClaimsClient
-from pydantic import SecretStr
-
 from claimflow.bootstrap import (
     RUNNING_FILE,
     auth_secret,
@@ -40,8 +41,14 @@ from claimflow.embedded import (
     temporal_orphans,
 )
 from claimflow.health import watching_workflow_health
+from claimflow.metrics import TemporalGauges, gauges_refreshing
 from claimflow.settings import Settings
-from claimflow.temporal import connect, ensure_search_attributes, require_payload_keys
+from claimflow.temporal import (
+    connect,
+    ensure_search_attributes,
+    metrics_runtime,
+    require_payload_keys,
+)
 from store.db import create_pool
 from store.migrate import migrate
 from worker import build_worker, notification_channel, worker_options
@@ -65,6 +72,39 @@ def _stop_event() -> asyncio.Event:
     return stop
 
 
+def worker_runtime(settings: Settings) -> Runtime | None:
+    """The SDK runtime exporting the worker's metrics, where an address is configured."""
+    if not settings.worker_metrics_address:
+        return None
+    runtime = metrics_runtime(settings.worker_metrics_address)
+    log.info("worker_metrics_served", url=f"http://{settings.worker_metrics_address}/metrics")
+    return runtime
+
+
+def worker_gauges(
+    runtime: Runtime | None, pool: asyncpg.Pool, settings: Settings
+) -> contextlib.AbstractAsyncContextManager[None]:
+    """The business gauges on the worker's metrics endpoint, refreshed while it runs."""
+    if runtime is None:
+        return contextlib.nullcontext()
+    sink = TemporalGauges(runtime.metric_meter)
+    return gauges_refreshing(pool, sink, settings.metrics_refresh)
+
+
+UP_WORKER_METRICS = "127.0.0.1:9464"
+
+
+def up_runtime(settings: Settings) -> Runtime | None:
+    """Under `claimflow up` the worker's metrics are served on 127.0.0.1:9464 unless set;
+    that port taken by something else costs the worker's metrics, not the start."""
+    address = settings.worker_metrics_address or UP_WORKER_METRICS
+    try:
+        return worker_runtime(settings.model_copy(update={"worker_metrics_address": address}))
+    except ValueError as exc:
+        log.warning("worker_metrics_not_served", address=address, error=str(exc))
+        return None
+
+
 async def run_worker(settings: Settings) -> None:
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set")
@@ -72,7 +112,8 @@ async def run_worker(settings: Settings) -> None:
     stop = _stop_event()
     pool = await create_pool(settings.database_url, max_size=settings.database_pool_max)
     try:
-        client = await connect(settings)
+        runtime = worker_runtime(settings)
+        client = await connect(settings, runtime=runtime)
         if settings.temporal_search_attributes:
             await ensure_search_attributes(client, settings.temporal_namespace)
         worker = build_worker(
@@ -81,7 +122,7 @@ async def run_worker(settings: Settings) -> None:
         )
         async with worker, watching_workflow_health(
             client, pool, settings.health_check_every, task_queue=settings.temporal_task_queue
-        ):
+        ), worker_gauges(runtime, pool, settings):
             log.info("worker_started", task_queue=settings.temporal_task_queue)
             await stop.wait()
             # Leaving the block stops polling and lets running activities finish.
@@ -216,7 +257,8 @@ async def serve_all(
         banner += f"  sign in       admin, password in {data / 'admin-password'}\n\n"
     backoff_max = settings.up_restart_backoff_max.total_seconds()
     try:
-        client = await connect(settings, temporal_address)
+        runtime = up_runtime(settings)
+        client = await connect(settings, temporal_address, runtime=runtime)
         claims = ClaimsClient(
             client, pool, settings.temporal_task_queue,
             open_timeout=settings.claim_open_timeout.total_seconds(),
@@ -236,7 +278,7 @@ async def serve_all(
 
         async with watching_workflow_health(
             client, pool, settings.health_check_every, task_queue=settings.temporal_task_queue
-        ):
+        ), worker_gauges(runtime, pool, settings):
             # The worker and Temporal outlive the API's last requests: stopped after it.
             parts_stop = asyncio.Event()
             worker = asyncio.create_task(
@@ -376,6 +418,8 @@ def up(settings: Settings) -> None:
                 f"  console       {api}/console/",
                 f"  API docs      {api}/docs",
                 f"  readiness     {api}/readyz",
+                f"  metrics       {api}/metrics (API), "
+                f"http://{settings.worker_metrics_address or UP_WORKER_METRICS}/metrics (worker)",
                 f"  Temporal UI   {temporal.ui_url if temporal and temporal.ui_url else '(external)'}",
                 f"  Temporal      {address}",
                 f"  PostgreSQL    {'embedded, data in ' + str(data / 'postgres') if postgres else 'DATABASE_URL'}",

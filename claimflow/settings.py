@@ -73,6 +73,13 @@ class Settings(BaseSettings):
     terminated or timed out, and marks their claims in the read model (claimflow/health.py);
     zero turns it off."""
 
+    worker_metrics_address: str | None = None
+    """Where the worker serves the Temporal SDK's metrics and the business gauges for
+    Prometheus (`host:port`, path /metrics); unset, none. `claimflow up` sets 127.0.0.1:9464."""
+    metrics_refresh: timedelta = timedelta(seconds=30)
+    """How often the API and the worker read the business gauges from the read model (a scrape
+    only reads the last figures); zero turns the gauges off."""
+
     # Embedded servers (used by `claimflow up` where no address/URL is given)
     data_dir: Path = Path(".data")
     temporal_port: int = 7233

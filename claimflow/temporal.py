@@ -6,9 +6,10 @@ import dataclasses
 
 import structlog
 from temporalio.client import Client
-from temporalio.converter import DataConverter
-from temporalio.service import RPCError
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import RPCError
 
 from claimflow.codec import EncryptionCodec, parse_keys
 from claimflow.settings import Settings
@@ -24,7 +25,10 @@ def data_converter(settings: Settings) -> DataConverter:
     return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(keys))
 
 
-async def connect(settings: Settings, address: str | None = None) -> Client:
+async def connect(
+    settings: Settings, address: str | None = None, *, runtime: Runtime | None = None
+) -> Client:
+    """`runtime`: the SDK runtime of a worker that exports metrics (`metrics_runtime`)."""
     target = address or settings.temporal_address
     if not target:
         raise RuntimeError("TEMPORAL_ADDRESS is not set")
@@ -34,13 +38,33 @@ async def connect(settings: Settings, address: str | None = None) -> Client:
         data_converter=data_converter(settings),
         api_key=settings.temporal_api_key,
         tls=settings.temporal_tls or bool(settings.temporal_api_key),
+        runtime=runtime,
+    )
+
+
+def metrics_runtime(address: str) -> Runtime:
+    """An SDK runtime serving its metrics (and the gauges made on its meter) for Prometheus
+    at http://{address}/metrics; durations in seconds, counters with `_total`, as Prometheus
+    names them."""
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=address,
+                counters_total_suffix=True,
+                unit_suffix=True,
+                durations_as_seconds=True,
+            )
+        )
     )
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> None:
     """Register the claims' search attributes where this client may (self-hosted clusters);
     on Temporal Cloud register them in the Cloud console and this only logs."""
-    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+    from temporalio.api.operatorservice.v1 import (
+        AddSearchAttributesRequest,
+        ListSearchAttributesRequest,
+    )
 
     from workflows import search_attributes
 
