@@ -8,7 +8,9 @@ from datetime import datetime
 
 import structlog
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
+from temporalio.client import RPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from api.claims_client import ClaimError, ClaimsClient
@@ -17,6 +19,8 @@ from api.errors import (
     UNSTORABLE_TEXT,
     claim_error_handler,
     database_unavailable_handler,
+    request_validation_handler,
+    temporal_timeout_handler,
     temporal_unavailable_handler,
     unstorable_text_handler,
 )
@@ -89,6 +93,8 @@ def create_app(settings: Settings, claims_client: ClaimsClient | None = None) ->
     for outage in UNAVAILABLE:
         app.add_exception_handler(outage, database_unavailable_handler)
     app.add_exception_handler(RPCError, temporal_unavailable_handler)
+    app.add_exception_handler(RPCTimeoutOrCancelledError, temporal_timeout_handler)
+    app.add_exception_handler(RequestValidationError, request_validation_handler)
     # Any other exception: 500 and one short log line with the request's ids.
     app.add_exception_handler(Exception, unhandled_error)
     app.add_middleware(IdempotencyMiddleware)

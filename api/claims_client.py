@@ -7,7 +7,9 @@ read model. Temporal's errors become domain errors that the routes map to HTTP.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -41,6 +43,7 @@ from domain.models import (
 )
 from domain.outcomes import ChecklistProgress, InsurerResponse
 from domain.policy import ServicePolicy
+from domain.rules import outcome_problems
 from store import read_model, workflow_health
 from workflows.claim import ClaimWorkflow
 from workflows.errors import Rejection
@@ -146,6 +149,12 @@ class ClaimsClient:
             raise
 
     async def complete_task(self, task_id: str, completion: TaskCompletion) -> ClaimStep:
+        """Facts that need "now" (a visit not in the past, a trip not in the future) are
+        checked here, against the API's clock, before the Update: 422 naming the field."""
+        from api.errors import refused_facts  # api.errors imports this module
+
+        outcome = completion.outcome
+        refused_facts(outcome_problems(outcome, datetime.now(UTC)), "outcome", outcome.kind.value)
         return await self._task_update(
             task_id,
             ClaimWorkflow.complete_task,
@@ -201,7 +210,7 @@ class ClaimsClient:
         """Run an Update and turn its rejection into a ClaimError with the current state."""
         handle = self.client.get_workflow_handle(claim_id)
         try:
-            return await handle.execute_update(update, arg)
+            return await self._update_retrying_aborts(handle, update, arg)
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
             if isinstance(cause, ApplicationError) and cause.type in Rejection.__members__.values():
@@ -222,6 +231,27 @@ class ClaimsClient:
             # A claim whose workflow was terminated or failed says so (claimflow.health).
             message = await workflow_health.closed_claim_message(self.pool, claim_id)
             raise ClaimError(Rejection.CLAIM_CLOSED, message, claim) from exc
+
+
+    @staticmethod
+    async def _update_retrying_aborts(handle: Any, update: Any, arg: Any) -> ClaimStep:
+        """Temporal aborts the Updates it holds for a workflow when it reloads the workflow's
+        state (many actions on one claim at once do that): UNAVAILABLE, "workflow update was
+        aborted". Sent again under the same Update id it is applied once (Temporal
+        deduplicates by id); after a few tries the 503 says retry."""
+        update_id = str(uuid.uuid4())
+        for attempt in range(UPDATE_ABORT_RETRIES + 1):
+            try:
+                return await handle.execute_update(update, arg, id=update_id)
+            except RPCError as exc:
+                aborted = exc.status is RPCStatusCode.UNAVAILABLE and "aborted" in exc.message
+                if not aborted or attempt == UPDATE_ABORT_RETRIES:
+                    raise
+                await asyncio.sleep(0.1 * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+UPDATE_ABORT_RETRIES = 3
 
 
 def _is_closed_workflow(exc: BaseException) -> bool:

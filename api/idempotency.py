@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.middleware.base import BaseHTTPMiddleware
 
 from api.auth import ALGORITHM
-from api.errors import UNSTORABLE_TEXT
+from api.errors import UNAVAILABLE, UNSTORABLE_TEXT, database_unavailable
 from store import idempotency
 from store.db import create_pool
 
@@ -49,12 +49,14 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
         digest = hashlib.sha256(
             request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
         ).hexdigest()
-        pool = await _pool(request)
         path = request.url.path
         if "\x00" in path:  # PostgreSQL cannot hold it: the route refuses it, nothing to keep
             return await call_next(request)
         response: Response | None = None
         try:
+            # Inside the try: a database that cannot be reached to create the pool is the
+            # same outage as one that goes away mid-request.
+            pool = await _pool(request)
             async with idempotency.taking(
                 pool, user_id, key, request.method, path, digest
             ) as held:
@@ -86,14 +88,20 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
                     # An answer PostgreSQL cannot hold echoes a NUL the request sent: a
                     # refusal that changed nothing. Not kept: a retry gets the same refusal.
                     pass
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, *UNAVAILABLE) as exc:
             if response is None:
-                raise  # the database failed before the work: the error handlers answer
+                # The database failed before the work: nothing was done, retry. Answered
+                # here: this middleware runs outside the app's exception handlers.
+                log.warning("idempotency_database_unavailable", error=type(exc).__name__)
+                return database_unavailable()
             # The work is done but its answer could not be kept (the database went away):
             # the caller still gets it; a retry runs afresh, and finds the change made.
             log.warning("idempotency_answer_not_kept", key=key, error=str(exc))
         if random.random() < 0.01:  # now and then, forget keys past their day
-            await idempotency.forget_old(pool)
+            try:
+                await idempotency.forget_old(pool)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("idempotency_keys_not_forgotten", error=type(exc).__name__)
         assert response is not None
         return response
 

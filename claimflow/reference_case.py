@@ -231,7 +231,8 @@ class ReferenceCase:
             CONSULTANT,
             decision="approved",
             amount=amount,
-            decided_on="2026-11-08",
+            # After the filing (today): an earlier decision is refused.
+            decided_on=datetime.now(SHANGHAI).date().isoformat(),
             claim_report="Eligible 168,333.33, deductible 10,000.00, ratio 60%: 95,000.00.",
         )
 

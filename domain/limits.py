@@ -43,6 +43,12 @@ MAX_AGE = 130  # years: older than anyone has lived
 MAX_PAGE = 200  # items on one page of a list
 MAX_LINK_DAYS = 90  # how long a policyholder's progress link may work
 
+# --- times and money: what a claim's life and the read model's columns hold -------------
+
+EARLIEST_YEAR = 2000  # no date or time of a claim (incident, visit, filing, filter) is older
+LATEST_YEAR = 2100  # nor later: far past any claim's life, well inside every column and clock
+MAX_AMOUNT = "999999999999.99"  # yuan: numeric(14, 2), every money column; also any total
+
 # --- the budget these add up to ---------------------------------------------------------
 
 MAX_REQUEST_PAYLOAD_BYTES = 256 * 1024  # the largest valid request: half Temporal's 512 KiB warning

@@ -4,7 +4,6 @@ claim's live state. Used by the workflow, the activities, the store and the API 
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -28,6 +27,7 @@ from domain.vocabulary import (
     ClaimStatus,
     ClaimType,
     Closure,
+    Day,
     Deduplicated,
     DiscoverySource,
     Model,
@@ -35,6 +35,7 @@ from domain.vocabulary import (
     Name,
     OfflineNeed,
     Phone,
+    PlainDigits,
     Priority,
     Reference,
     Role,
@@ -47,6 +48,7 @@ from domain.vocabulary import (
 
 Ratio = Annotated[
     Decimal,
+    PlainDigits,
     Field(ge=0, le=1, max_digits=5, decimal_places=4),
     # What a client sends, exactly: "0.6" or 0.6, from 0 to 1 with at most four decimals.
     WithJsonSchema(
@@ -80,7 +82,8 @@ class InsurancePolicy(Model):
     policy_number: Reference
     insurer: Name
     product: Name | None = None
-    sum_insured: Money
+    sum_insured: Annotated[Money, Field(gt=0)]
+    """What the policy pays at most: a policy that pays nothing has nothing to claim."""
     deductible: Money = Decimal("0")
     ratio_with_social_security: Ratio = Decimal("1")
     ratio_without_social_security: Ratio = Decimal("0.6")
@@ -101,7 +104,8 @@ class Incident(Model):
     claim_type: ClaimType
     description: Text
     diagnosis: Name | None = None
-    occurred_on: date
+    occurred_on: Day
+    """Not after today (checked at the door, against the API's clock: domain.rules)."""
     hospital: Name | None = None
 
 

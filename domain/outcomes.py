@@ -7,10 +7,10 @@ served cities) are checked by the workflow's validator.
 
 from __future__ import annotations
 
-from datetime import date
+from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from domain.checklist import ChecklistItemStatus, Code
 from domain.limits import (
@@ -18,12 +18,14 @@ from domain.limits import (
     MAX_CHECKLIST_UPDATES,
     MAX_CODES,
     MAX_EXPENSE_LINES,
+    MAX_AMOUNT,
     MAX_HOSPITAL_TRIPS_PER_REQUEST,
 )
 from domain.payout import ExpenseItem
 from domain.vocabulary import (
     AssistService,
     AwareDatetime,
+    Day,
     Deduplicated,
     DisputeResolution,
     DocumentText,
@@ -113,7 +115,7 @@ class ChecklistUpdate(Model):
 
 class HospitalTrip(Model):
     hospital: Name
-    on: date
+    on: Day
     printed: Codes = []
 
 
@@ -165,13 +167,24 @@ class FilingConfirmed(Model):
     note: Text = ""
 
 
+def _total_fits(expenses: list[ExpenseItem]) -> list[ExpenseItem]:
+    """Each line fits a money column; their total must too (the expected payout is computed
+    from it, and its steps are amounts the read model keeps)."""
+    total = sum((e.amount for e in expenses), Decimal(0))
+    if total > Decimal(MAX_AMOUNT):
+        raise ValueError(f"the expenses total {total}, more than {MAX_AMOUNT}")
+    return expenses
+
+
 class ClaimFiled(Model):
     """The consultant filed the insurer's claim form; the insurer's reference is recorded."""
 
     kind: Literal[TaskKind.FILE_CLAIM] = TaskKind.FILE_CLAIM
     insurer_claim_reference: Reference
-    filed_on: date
-    expenses: Annotated[list[ExpenseItem], Field(max_length=MAX_EXPENSE_LINES)] = []
+    filed_on: Day
+    expenses: Annotated[
+        list[ExpenseItem], Field(max_length=MAX_EXPENSE_LINES), AfterValidator(_total_fits)
+    ] = []
     """The expenses claimed, so the expected payout can be computed and explained."""
 
 
@@ -191,7 +204,7 @@ class InsurerResponse(Model):
     amount: Money | None = None
     claim_report: Text | None = None
     reason: Text | None = None
-    decided_on: date | None = None
+    decided_on: Day | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> InsurerResponse:

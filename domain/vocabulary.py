@@ -3,14 +3,16 @@ names and times."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+import re
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     GetJsonSchemaHandler,
@@ -18,18 +20,72 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from domain.limits import MAX_DOCUMENT_TEXT, MAX_NAME, MAX_PHONE, MAX_REFERENCE, MAX_TEXT
+from domain.limits import (
+    EARLIEST_YEAR,
+    LATEST_YEAR,
+    MAX_DOCUMENT_TEXT,
+    MAX_NAME,
+    MAX_PHONE,
+    MAX_REFERENCE,
+    MAX_TEXT,
+)
+
+EARLIEST = datetime(EARLIEST_YEAR, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(LATEST_YEAR + 1, 1, 1, tzinfo=timezone.utc)
+"""Every instant a claim holds is in [EARLIEST, LATEST): an instant outside (year 1, year
+9999) cannot be stored or computed with (it overflows at UTC, or past a range's start)."""
+_YEARS = f"between {EARLIEST_YEAR}-01-01 and {LATEST_YEAR}-12-31"
 
 
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("must be timezone-aware")
+    if not EARLIEST <= value < LATEST:  # aware comparisons never overflow
+        raise ValueError(f"must be {_YEARS} (UTC)")
+    return value
+
+
+def within_years(value: datetime) -> bool:
+    """An aware instant a claim can hold (what AwareDatetime checks), e.g. in a cursor."""
+    return value.tzinfo is not None and EARLIEST <= value < LATEST
+
+
+def _day(value: date) -> date:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"must be {_YEARS}")
     return value
 
 
 def _storable(value: str) -> str:
     if "\x00" in value:
         raise ValueError("must not contain NUL characters (\\u0000)")
+    return value
+
+
+_PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def _plain_digits(value: object) -> object:
+    """A number sent as text is written in digits ("95000.00"): no exponent ("1e5" would be
+    kept as 1E+5), no spaces or separators. Text that is no number at all is left to the
+    decimal's own message."""
+    if isinstance(value, str) and not _PLAIN_NUMBER.fullmatch(value):
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            return value
+        if number.is_finite():
+            raise ValueError("must be written in digits, e.g. 95000.00 (no exponent, no spaces)")
+    return value
+
+
+PlainDigits = BeforeValidator(_plain_digits)
+"""A decimal that, sent as text, is written in plain digits (money, ratios)."""
+
+
+def _unsigned(value: Decimal) -> Decimal:
+    if value.is_signed():  # "-0", "-0.00": zero, but not an amount anyone writes
+        raise ValueError("must not carry a sign")
     return value
 
 
@@ -40,7 +96,9 @@ with it (after its length): `Annotated[str, Field(max_length=...), Storable]`.""
 
 Money = Annotated[
     Decimal,
+    PlainDigits,
     Field(ge=0, max_digits=14, decimal_places=2),
+    AfterValidator(_unsigned),
     # What a client sends, exactly (pydantic would document any string): "95000.00" or 95000.
     WithJsonSchema(
         {
@@ -63,7 +121,11 @@ AwareDatetime = Annotated[
     AfterValidator(_aware),
     PlainSerializer(lambda v: v.astimezone(SHANGHAI).isoformat(), return_type=str, when_used="json"),
 ]
-"""A timezone-aware instant, shown to people in Asia/Shanghai time."""
+"""A timezone-aware instant, shown to people in Asia/Shanghai time; within the years a claim
+can hold (domain.limits.EARLIEST_YEAR..LATEST_YEAR)."""
+Day = Annotated[date, AfterValidator(_day)]
+"""A calendar day of a claim (an incident, a hospital trip, a filing, a decision): within
+the years a claim can hold."""
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), Storable]
 Text = Annotated[str, Field(max_length=MAX_TEXT), Storable]
 

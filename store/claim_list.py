@@ -33,6 +33,7 @@ from domain.vocabulary import (
     Role,
     Storable,
     TaskKind,
+    within_years,
 )
 from store import workflow_health
 
@@ -181,7 +182,7 @@ def decode_cursor(cursor: str, sort: ClaimSort, order: SortOrder) -> tuple[datet
         data = json.loads(raw)
         key = datetime.fromisoformat(data["key"])
         claim_id, their_sort, their_order = data["id"], data["sort"], data["order"]
-        if key.tzinfo is None or not all(
+        if not within_years(key) or not all(
             isinstance(v, str) for v in (claim_id, their_sort, their_order)
         ):
             raise ValueError("bad fields")

@@ -64,7 +64,7 @@ with workflow.unsafe.imports_passed_through():
         TriageDecision,
     )
     from domain.payout import compute_payout, explain, explain_award
-    from domain.rules import completion_problem, document_codes, unknown_documents
+    from domain.rules import completion_problem, document_codes, trips_problem, unknown_documents
     from domain.vocabulary import (
         ClaimStage,
         ClaimStatus,
@@ -674,6 +674,8 @@ class ClaimWorkflow:
             raise ApplicationError(
                 f"not on this claim's checklist: {', '.join(unknown)}", type=Rejection.NOT_ALLOWED
             )
+        if problem := trips_problem(self._view, progress.hospital_trips):
+            raise ApplicationError(problem, type=Rejection.NOT_ALLOWED)
 
     @workflow.update
     async def reassign_task(self, change: ReassignTask) -> ClaimStep:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated
 
 import asyncpg
@@ -12,6 +13,7 @@ from pydantic import BaseModel
 
 from api.auth import CurrentUser, Opener, Principal, check_acting_as, forbidden
 from api.deps import AnswerDep, ClaimsDep, OwnClaim, PoolDep, SettingsDep
+from api.errors import refused_facts
 from api.exact import Exact
 from api.schemas import ClaimListQuery, ClaimQuery, ClaimsPage, Problem, Timeline
 from domain.checklist import ChecklistItem
@@ -25,6 +27,7 @@ from domain.models import (
     Withdrawal,
 )
 from domain.outcomes import ChecklistProgress
+from domain.rules import opening_problems, progress_problems
 from domain.vocabulary import AwareDatetime, Role
 from store import claim_list, notifications, read_model
 
@@ -68,6 +71,7 @@ async def open_claim(
     The claim is keyed by the opener and the Idempotency-Key: the same request twice is one
     claim.
     """
+    refused_facts(opening_problems(opening, datetime.now(UTC)))
     key = f"{user.user_id}:{idempotency_key}" if idempotency_key else str(uuid.uuid4())
     view = await answer(await claims.open_claim(opening, key, settings.service_policy()))
     log.info("claim_opened", claim_id=view.claim_id, source=opening.source.value)
@@ -145,6 +149,7 @@ async def record_checklist_progress(
 ) -> ClaimView | ClaimStep:
     """The agent records documents as he collects or rejects them, and hospital trips."""
     check_acting_as(user, progress.recorded_by)
+    refused_facts(progress_problems(progress, datetime.now(UTC)))
     return await answer(await claims.record_progress(claim_id, progress))
 
 

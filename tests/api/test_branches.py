@@ -10,6 +10,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,9 +24,15 @@ from api.claims_client import ClaimsClient
 from api.routes.insurer import sign
 from claimflow.reference_case import AGENT, CONSULTANT, ReferenceCase
 from claimflow.settings import Settings
+from domain.vocabulary import SHANGHAI
 from tests.support.claims import add_agent, complete, eventually, open_claim, open_task
 
 MANAGER = "manager.zhang"
+# Facts are checked at the door: a home visit is not in the past, the insurer decides after
+# the filing (which the reference case dates today).
+TODAY = datetime.now(SHANGHAI).date()
+VISIT_DAY = (TODAY + timedelta(days=7)).isoformat()
+DECIDED_ON = TODAY.isoformat()
 SECRET = "s3cret"
 
 MEDICAL_CHECKLIST = [
@@ -50,13 +57,13 @@ COVERED_OFFLINE = {
 APPROVED = {
     "decision": "approved",
     "amount": "95000.00",
-    "decided_on": "2026-11-08",
+    "decided_on": DECIDED_ON,
     "claim_report": "Eligible 168,333.33, deductible 10,000.00, ratio 60%: 95,000.00.",
 }
 DENIED = {
     "decision": "denied",
     "reason": "The condition was diagnosed before the waiting period ended.",
-    "decided_on": "2026-11-08",
+    "decided_on": DECIDED_ON,
 }
 
 
@@ -345,7 +352,7 @@ async def test_declined_dispatch_goes_to_the_next_agent_then_to_the_manager(
     )
     assert r.status_code == 200, r.text
     view = await _answer_dispatch(
-        api, claim_id, "agent.e", accepted=True, visit_at="2026-06-01T10:00:00+08:00"
+        api, claim_id, "agent.e", accepted=True, visit_at=f"{VISIT_DAY}T10:00:00+08:00"
     )
     assert view["stage"] == "document_gathering"
     assert view["field_agent"] == "agent.e"
@@ -389,10 +396,10 @@ async def test_nobody_left_after_declines_opens_a_manager_task(
     assert r.status_code == 200, r.text
     assert r.json()["stage"] == "dispatch"
     view = await _answer_dispatch(
-        api, claim_id, "agent.b", accepted=True, visit_at="2026-06-02T09:30:00+08:00"
+        api, claim_id, "agent.b", accepted=True, visit_at=f"{VISIT_DAY}T09:30:00+08:00"
     )
     assert (view["stage"], view["field_agent"]) == ("document_gathering", "agent.b")
-    assert view["visit_at"].startswith("2026-06-02T")
+    assert view["visit_at"].startswith(f"{VISIT_DAY}T")
     tl = await timeline(api, claim_id)
     done = [
         e for e in entries(tl, "task_completed") if e["details"]["kind"] == "assign_field_agent"
@@ -565,7 +572,7 @@ async def test_partial_approval_below_expected_is_reconciled_and_explained(
         case,
         decision="partially_approved",
         amount="80000.00",
-        decided_on="2026-11-08",
+        decided_on=DECIDED_ON,
         claim_report="Rehabilitation not covered: 80,000.00.",
     )
     assert view["stage"] == "payout_explanation"
@@ -628,7 +635,7 @@ async def test_disputed_award_revised_closes_paid_with_the_revised_amount(
         case,
         decision="partially_approved",
         amount="80000.00",
-        decided_on="2026-11-08",
+        decided_on=DECIDED_ON,
         claim_report="Rehabilitation not covered.",
     )
     view = await case.complete(
@@ -1009,7 +1016,7 @@ async def test_reassigned_dispatch_makes_the_new_agent_the_claims_agent(
     )
     assert r.status_code == 200, r.text
     view = await _answer_dispatch(
-        api, claim_id, "agent.c", accepted=True, visit_at="2026-06-01T10:00:00+08:00"
+        api, claim_id, "agent.c", accepted=True, visit_at=f"{VISIT_DAY}T10:00:00+08:00"
     )
     # agent.c accepted the visit: he is the claim's agent and gathers the documents.
     assert view["field_agent"] == "agent.c"
@@ -1047,7 +1054,7 @@ async def test_checklist_progress_refusals_change_nothing(
         {
             "kind": "accept_dispatch",
             "accepted": True,
-            "visit_at": "2026-06-01T10:00:00+08:00",
+            "visit_at": f"{VISIT_DAY}T10:00:00+08:00",
         },
         by=AGENT,
     )

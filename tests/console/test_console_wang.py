@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import datetime
 
 import httpx
 from playwright.async_api import expect
 
 from claimflow.reference_case import OPENING
+from domain.vocabulary import SHANGHAI
 from tests.support.claims import open_claim
 from tests.console.support import PHONE, ZH, Open, Person, add_user, click_and_render, fill, visit
 
@@ -221,7 +223,8 @@ async def test_mr_wang_through_the_console(admin: httpx.AsyncClient, person: Ope
     await open_task(gao, "record_insurer_response")
     await g.get_by_label(ZH["insurer.decision"]).select_option("approved")
     await fill(g, ZH["insurer.amount"], "95000.00")
-    await fill(g, ZH["insurer.decided_on"], "2026-11-08")
+    # Not before the filing, which is dated today.
+    await fill(g, ZH["insurer.decided_on"], datetime.now(SHANGHAI).date().isoformat())
     await fill(g, ZH["insurer.claim_report"],
                "可报销 168,333.33 元，免赔额 10,000.00 元，赔付比例 60%：95,000.00 元。")
     await gao.shot("13-consultant-insurer-response")
