@@ -41,6 +41,7 @@ from api.routes import (
     views,
 )
 from claimflow.logging import configure_logging, unhandled_error
+from claimflow.metrics import ApiMetrics, RequestMetricsMiddleware, gauges_refreshing
 from claimflow.settings import Settings
 from claimflow.temporal import connect
 from console import STATIC as CONSOLE_STATIC
@@ -54,13 +55,16 @@ def create_app(settings: Settings, claims_client: ClaimsClient | None = None) ->
     """With `claims_client` given (tests, `claimflow up`) the app uses it; otherwise it
     connects to Temporal and PostgreSQL from the settings at start-up."""
 
+    metrics = ApiMetrics()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_format, settings.log_level)
         if warning := settings.business_calendar.warning(datetime.now(SHANGHAI).date()):
             log.warning("business_calendar_runs_out", detail=warning)
         if claims_client is not None:
-            yield
+            async with gauges_refreshing(claims_client.pool, metrics, settings.metrics_refresh):
+                yield
             await close_idempotency_pool(app)
             return
         if not settings.database_url:
@@ -72,8 +76,14 @@ def create_app(settings: Settings, claims_client: ClaimsClient | None = None) ->
         )
         try:
             client = await connect(settings)
-            app.state.claims = ClaimsClient(client, pool, settings.temporal_task_queue)
-            yield
+            app.state.claims = ClaimsClient(
+                client,
+                pool,
+                settings.temporal_task_queue,
+                open_timeout=settings.claim_open_timeout.total_seconds(),
+            )
+            async with gauges_refreshing(pool, metrics, settings.metrics_refresh):
+                yield
         finally:
             await close_idempotency_pool(app)
             await pool.close()
@@ -100,6 +110,9 @@ def create_app(settings: Settings, claims_client: ClaimsClient | None = None) ->
     app.add_middleware(IdempotencyMiddleware)
     # Outermost of ours: a body over the limit is refused before anything reads it.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    # Outermost: every answer is counted, the 413s included.
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    app.add_route("/metrics", metrics.endpoint, include_in_schema=False)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(codec.router)
