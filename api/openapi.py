@@ -8,6 +8,8 @@ They come from the layers around the routes, which FastAPI cannot see per route:
 - no or a bad bearer token: 401 (every operation that names a security scheme);
 - an Idempotency-Key used with another request: 409 (`api/idempotency.py`);
 - the database or Temporal down for a moment: 503 with Retry-After (`api/errors.py`);
+- a change to a claim while ten others are in flight on it: 429 with Retry-After (Temporal's
+  limit of in-flight Updates per workflow, `api/errors.py`);
 - 422 is either the fields that do not fit (FastAPI's validation, `detail` a list) or a broken
   rule (`detail` a text: a workflow's rejection, a bad cursor or key, text PostgreSQL cannot
   store): every 422 is documented as `Unprocessable`, which is either.
@@ -56,6 +58,10 @@ def with_cross_cutting_responses(schema: dict[str, Any]) -> dict[str, Any]:
             if idempotent:
                 responses.setdefault(
                     "409", _response("A conflict, e.g. an Idempotency-Key reused", Problem)
+                )
+            if changes and path.startswith(("/claims", "/tasks")):
+                responses.setdefault(
+                    "429", _response("The claim is busy with other actions: retry", Problem)
                 )
             if path not in ("/healthz", "/readyz"):
                 responses.setdefault(
