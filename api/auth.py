@@ -20,9 +20,11 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel
 
+from api.claims_client import ClaimError
 from domain.models import Task
 from domain.vocabulary import Role, TaskStatus
 from store import access
+from workflows.errors import Rejection
 
 ALGORITHM = "HS256"
 OVERSEERS = frozenset({Role.MANAGER, Role.ADMIN})
@@ -162,8 +164,8 @@ async def caller_and_task(
     found = await access.task_for_actor(pool, task_id, user.user_id)
     who = _principal(found.caller)
     task = found.task
-    if task is None:
-        raise HTTPException(status_code=404, detail=f"no task {task_id}")
+    if task is None:  # the answer the workflow gives for a task it does not have
+        raise ClaimError(Rejection.TASK_NOT_FOUND, f"no task {task_id}")
     if who.oversees or (_holds(who, task) and task.status is TaskStatus.OPEN):
         return who, task  # an open task of his is a part in its claim (`store.access`)
     if not found.claim_known:

@@ -10,6 +10,8 @@ import pytest
 from fastapi import HTTPException
 
 from api.auth import Principal, check_claim_access, check_task_access, task_for
+from api.claims_client import ClaimError
+from api.errors import STATUS
 from claimflow.reference_case import AGENT, CONSULTANT, ReferenceCase
 from domain.vocabulary import Role
 from store import read_model
@@ -60,6 +62,8 @@ async def _new_rules(pool: Any, user: Principal, task_id: str, to_act: bool) -> 
         await task_for(pool, user, task_id, to_act=to_act)
     except HTTPException as exc:
         return exc.status_code
+    except ClaimError as exc:  # no such task: the workflow's own answer
+        return STATUS[exc.rejection]
     return 200
 
 
