@@ -11,7 +11,15 @@ import structlog
 from fastapi import APIRouter, Header, HTTPException, Query
 from pydantic import BaseModel
 
-from api.auth import CurrentUser, Opener, Principal, check_acting_as, forbidden
+from api.acting import (
+    NoteRequest,
+    PauseRequest,
+    ProgressRequest,
+    ResumeRequest,
+    WithdrawalRequest,
+    acted,
+)
+from api.auth import CurrentUser, Opener, Principal, forbidden
 from api.deps import AnswerDep, ClaimsDep, OwnClaim, PoolDep, SettingsDep
 from api.errors import refused_facts
 from api.exact import Exact
@@ -142,27 +150,27 @@ async def get_checklist(claim_id: OwnClaim, claims: ClaimsDep) -> list[Checklist
 )
 async def record_checklist_progress(
     claim_id: OwnClaim,
-    progress: Exact[ChecklistProgress],
+    progress: Exact[ProgressRequest],
     claims: ClaimsDep,
     answer: AnswerDep,
     user: CurrentUser,
 ) -> ClaimView | ClaimStep:
     """The agent records documents as he collects or rejects them, and hospital trips."""
-    check_acting_as(user, progress.recorded_by)
-    refused_facts(progress_problems(progress, datetime.now(UTC)))
-    return await answer(await claims.record_progress(claim_id, progress))
+    recorded = acted(user, progress, ChecklistProgress, "recorded_by")
+    refused_facts(progress_problems(recorded, datetime.now(UTC)))
+    return await answer(await claims.record_progress(claim_id, recorded))
 
 
 @router.post("/{claim_id}/notes", response_model=ClaimView | ClaimStep, responses=_CHANGE_RESPONSES)
 async def add_note(
     claim_id: OwnClaim,
-    note: Exact[NoteInput],
+    note: Exact[NoteRequest],
     claims: ClaimsDep,
     answer: AnswerDep,
     user: CurrentUser,
 ) -> ClaimView | ClaimStep:
-    check_acting_as(user, note.author)
-    return await answer(await claims.add_note(claim_id, note))
+    written = acted(user, note, NoteInput, "author")
+    return await answer(await claims.add_note(claim_id, written))
 
 
 @router.post(
@@ -170,14 +178,14 @@ async def add_note(
 )
 async def withdraw(
     claim_id: OwnClaim,
-    withdrawal: Exact[Withdrawal],
+    withdrawal: Exact[WithdrawalRequest],
     claims: ClaimsDep,
     answer: AnswerDep,
     user: CurrentUser,
 ) -> ClaimView | ClaimStep:
     """The user withdraws the claim: open tasks are cancelled and the claim closes."""
-    check_acting_as(user, withdrawal.recorded_by)
-    view = await answer(await claims.withdraw(claim_id, withdrawal))
+    recorded = acted(user, withdrawal, Withdrawal, "recorded_by")
+    view = await answer(await claims.withdraw(claim_id, recorded))
     log.info("claim_withdrawn", claim_id=claim_id)
     return view
 
@@ -185,14 +193,14 @@ async def withdraw(
 @router.post("/{claim_id}/pause", response_model=ClaimView | ClaimStep, responses=_CHANGE_RESPONSES)
 async def pause_clock(
     claim_id: OwnClaim,
-    pause: Exact[ClockPause],
+    pause: Exact[PauseRequest],
     claims: ClaimsDep,
     answer: AnswerDep,
     user: CurrentUser,
 ) -> ClaimView | ClaimStep:
     """The claim waits on the user: pausable task clocks and the stall clock stop."""
-    check_acting_as(user, pause.paused_by)
-    return await answer(await claims.pause_clock(claim_id, pause))
+    paused = acted(user, pause, ClockPause, "paused_by")
+    return await answer(await claims.pause_clock(claim_id, paused))
 
 
 @router.post(
@@ -200,14 +208,14 @@ async def pause_clock(
 )
 async def resume_clock(
     claim_id: OwnClaim,
-    resume: Exact[ClockResume],
+    resume: Exact[ResumeRequest],
     claims: ClaimsDep,
     answer: AnswerDep,
     user: CurrentUser,
 ) -> ClaimView | ClaimStep:
     """The clocks run again; open tasks' due times move by the time paused."""
-    check_acting_as(user, resume.resumed_by)
-    return await answer(await claims.resume_clock(claim_id, resume))
+    resumed = acted(user, resume, ClockResume, "resumed_by")
+    return await answer(await claims.resume_clock(claim_id, resumed))
 
 
 class NotificationOut(BaseModel):

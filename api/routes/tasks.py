@@ -9,19 +9,24 @@ import structlog
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
+from api.acting import (
+    CompletionRequest,
+    ReassignmentRequest,
+    TaskChangeRequest,
+    acted,
+)
 from api.auth import (
     CurrentUser,
     Manager,
     SignedIn,
     caller_and_task,
-    check_acting_as,
     check_claim_access,
     task_for,
 )
 from api.claims_client import ClaimError
 from api.deps import AnswerDep, ClaimsDep, PoolDep
-from api.exact import Exact
 from api.errors import STATUS
+from api.exact import Exact
 from api.schemas import Problem, TaskList
 from domain.models import ClaimStep, ClaimView, Reassignment, Task, TaskChange, TaskCompletion
 from domain.vocabulary import Role, TaskStatus
@@ -39,7 +44,7 @@ _RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-class BulkReassignment(Reassignment):
+class BulkReassignment(ReassignmentRequest):
     task_ids: Annotated[list[str], Field(min_length=1, max_length=500)]
 
 
@@ -99,8 +104,7 @@ async def bulk_reassign(
     assignee may not take it (not an active user of the task's role, or a field agent of
     another city).
     """
-    check_acting_as(user, change.reassigned_by)
-    single = Reassignment(**change.model_dump(exclude={"task_ids"}))
+    single = acted(user, change, Reassignment, "reassigned_by")
     gate = asyncio.Semaphore(16)
     task_ids = list(dict.fromkeys(change.task_ids))
     refused = await access.why_not_assignable(pool, task_ids, change.assignee)
@@ -132,7 +136,7 @@ async def get_task(task_id: str, pool: PoolDep, user: SignedIn) -> Task:
 @router.post("/{task_id}/complete", response_model=ClaimView | ClaimStep, responses=_RESPONSES)
 async def complete_task(
     task_id: str,
-    completion: Exact[TaskCompletion],
+    completion: Exact[CompletionRequest],
     claims: ClaimsDep,
     answer: AnswerDep,
     pool: PoolDep,
@@ -142,8 +146,8 @@ async def complete_task(
     with structlog.contextvars.bound_contextvars(task_id=task_id):
         # One query: the caller as he is now (active, role), the task and his standing.
         user, _ = await caller_and_task(pool, signed, task_id, to_act=True)
-        check_acting_as(user, completion.completed_by)
-        view = await answer(await claims.complete_task(task_id, completion))
+        done = acted(user, completion, TaskCompletion, "completed_by")
+        view = await answer(await claims.complete_task(task_id, done))
         log.info("task_completed", claim_id=view.claim_id, stage=view.stage.value)
         return view
 
@@ -151,7 +155,7 @@ async def complete_task(
 @router.post("/{task_id}/reassign", response_model=ClaimView | ClaimStep, responses=_RESPONSES)
 async def reassign_task(
     task_id: str,
-    change: Exact[Reassignment],
+    change: Exact[ReassignmentRequest],
     claims: ClaimsDep,
     answer: AnswerDep,
     pool: PoolDep,
@@ -160,17 +164,21 @@ async def reassign_task(
     """Move an open task to another person; the timeline keeps the old and new assignee.
     422 unless the assignee is an active user of the task's role and, for a field agent's
     task, serves the claim's city."""
-    check_acting_as(user, change.reassigned_by)
+    reassignment = acted(user, change, Reassignment, "reassigned_by")
     refused = await access.why_not_assignable(pool, [task_id], change.assignee)
     if task_id in refused:
         raise HTTPException(status_code=422, detail=refused[task_id])
-    return await answer(await claims.reassign_task(task_id, change))
+    return await answer(await claims.reassign_task(task_id, reassignment))
 
 
 @router.patch("/{task_id}", response_model=ClaimView | ClaimStep, responses=_RESPONSES)
 async def change_task(
-    task_id: str, change: Exact[TaskChange], claims: ClaimsDep, answer: AnswerDep, user: Manager
+    task_id: str,
+    change: Exact[TaskChangeRequest],
+    claims: ClaimsDep,
+    answer: AnswerDep,
+    user: Manager,
 ) -> ClaimView | ClaimStep:
     """Move a task's due time or priority; the timeline keeps the old and new values."""
-    check_acting_as(user, change.changed_by)
-    return await answer(await claims.change_task(task_id, change))
+    changed = acted(user, change, TaskChange, "changed_by")
+    return await answer(await claims.change_task(task_id, changed))

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
-from api.auth import require_manager
+from api.acting import SavedViewRequest, acted
+from api.auth import Manager, require_manager
 from api.deps import PoolDep
 from api.exact import Exact
 from api.routes.claims import search_claims
@@ -50,8 +51,11 @@ async def _view(pool: PoolDep, view_id: str) -> SavedViewRow:
 
 
 @router.post("", status_code=201, response_model=SavedView, responses={409: {"model": Problem}})
-async def create_view(view: Exact[SavedViewInput], pool: PoolDep) -> SavedView:
+async def create_view(
+    request: Exact[SavedViewRequest], pool: PoolDep, user: Manager
+) -> SavedView:
     """Save a claim query under a name for the team; names are unique within a team."""
+    view = acted(user, request, SavedViewInput, "created_by")
     row = await views.create(
         pool,
         view_id=f"VIEW-{uuid.uuid4().hex[:16]}",
