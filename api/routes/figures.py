@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from api.auth import require_manager
 from api.deps import PoolDep
 from api.schemas import Problem
-from domain.vocabulary import AwareDatetime
+from domain.vocabulary import EARLIEST, AwareDatetime
 from store import figures as store_figures
 from store.figures import Figures
 
@@ -39,7 +39,8 @@ async def get_figures(
     [from, to) (the last 30 days unless given): task cycle times and SLA attainment per
     kind, payouts awarded, and a per-day series in Asia/Shanghai days."""
     end = range_to or datetime.now(UTC)
-    start = range_from or end - DEFAULT_RANGE
+    # The default range never reaches before the first instant a claim can hold.
+    start = range_from or max(end - DEFAULT_RANGE, EARLIEST)
     if start >= end:
         raise HTTPException(status_code=422, detail="`from` must be before `to`")
     if end - start > LONGEST_RANGE:

@@ -200,29 +200,30 @@ async def test_acting_in_someone_elses_name_is_refused(api, settings, claim_ids)
 
 
 async def test_sign_in_with_a_password(api: httpx.AsyncClient, pool):
-    r = await api.put("/users/xiao.gao", json={
-        "name": "Xiao Gao", "role": "consultant", "password": "correct horse battery"})
+    # A user of its own: it is disabled at the end, and users outlive a test.
+    r = await api.put("/users/xiao.sun", json={
+        "name": "Xiao Sun", "role": "consultant", "password": "correct horse battery"})
     assert r.status_code == 200, r.text
-    hashed = await pool.fetchval("SELECT password_hash FROM users WHERE user_id='xiao.gao'")
+    hashed = await pool.fetchval("SELECT password_hash FROM users WHERE user_id='xiao.sun'")
     assert hashed.startswith("$argon2id$") and "correct" not in hashed
 
     anonymous = {"Authorization": ""}
-    r = await api.post("/auth/token", data={"username": "xiao.gao", "password": "wrong one!"},
+    r = await api.post("/auth/token", data={"username": "xiao.sun", "password": "wrong one!"},
                        headers=anonymous)
     assert r.status_code == 401
     r = await api.post("/auth/token", data={"username": "nobody", "password": "whatever12"},
                        headers=anonymous)
     assert r.status_code == 401
     r = await api.post("/auth/token",
-                       data={"username": "xiao.gao", "password": "correct horse battery"},
+                       data={"username": "xiao.sun", "password": "correct horse battery"},
                        headers=anonymous)
     assert r.status_code == 200, r.text
     token = r.json()["access_token"]
     me = await api.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
-    assert me.json() == {"user_id": "xiao.gao", "role": "consultant", "city": None}
+    assert me.json() == {"user_id": "xiao.sun", "role": "consultant", "city": None}
 
-    await pool.execute("UPDATE users SET active=false WHERE user_id='xiao.gao'")
+    await pool.execute("UPDATE users SET active=false WHERE user_id='xiao.sun'")
     r = await api.post("/auth/token",
-                       data={"username": "xiao.gao", "password": "correct horse battery"},
+                       data={"username": "xiao.sun", "password": "correct horse battery"},
                        headers=anonymous)
     assert r.status_code == 401

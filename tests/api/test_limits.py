@@ -401,13 +401,13 @@ def test_openapi_shows_the_limits_of_domain_limits():
     assert prop("Policyholder", "needs")["maxItems"] == limits.MAX_NEEDS
     assert prop("TriageDecision", "assist_services")["maxItems"] == limits.MAX_ASSIST_SERVICES
     assert prop("ClaimFiled", "expenses")["maxItems"] == limits.MAX_EXPENSE_LINES
-    assert prop("ChecklistProgress", "items")["maxItems"] == limits.MAX_CHECKLIST_UPDATES
+    assert prop("ProgressRequest", "items")["maxItems"] == limits.MAX_CHECKLIST_UPDATES
     assert prop("DocumentsSubmitted", "hospital_trips")["maxItems"] == (
         limits.MAX_HOSPITAL_TRIPS_PER_REQUEST
     )
     assert prop("HospitalTrip", "printed")["maxItems"] == limits.MAX_CODES
     assert prop("InsurerResponse", "requested_documents")["maxItems"] == limits.MAX_CODES
-    assert prop("NoteInput", "text")["maxLength"] == limits.MAX_NOTE_CHARS
+    assert prop("NoteRequest", "text")["maxLength"] == limits.MAX_NOTE_CHARS
     assert prop("ExpenseItem", "description")["maxLength"] == limits.MAX_EXPENSE_TEXT
 
 

@@ -160,6 +160,15 @@ async def test_extreme_datetimes_in_list_filters_are_422(api: httpx.AsyncClient,
     names(r, ("body", "filters", "created_from"), "2000", "2100")
 
 
+async def test_figures_near_the_first_year_keep_their_range_inside_it(api: httpx.AsyncClient):
+    """The default 30 days before `to` stop at 2000-01-01 (the fuzz run found a 500)."""
+    r = await api.get("/figures", params={"to": "2000-01-01T00:01:01Z"})
+    assert r.status_code == 200, r.text
+    assert r.json()["from"].startswith("2000-01-01T08:00:00+08:00")
+    r = await api.get("/figures", params={"to": "2000-01-01T00:00:00Z"})
+    assert r.status_code == 422, r.text
+
+
 @pytest.mark.parametrize("when", EXTREMES)
 async def test_a_cursor_holding_an_extreme_datetime_is_422(api: httpx.AsyncClient, when: str):
     raw = json.dumps({"sort": "created_at", "order": "desc", "key": when, "id": "CLM-1"})
