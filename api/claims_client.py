@@ -44,7 +44,7 @@ from domain.models import (
 from domain.outcomes import ChecklistProgress, InsurerResponse
 from domain.policy import ServicePolicy
 from domain.rules import outcome_problems
-from store import read_model, workflow_health
+from store import openings, read_model, workflow_health
 from workflows.claim import ClaimWorkflow
 from workflows.errors import Rejection
 
@@ -91,9 +91,18 @@ class ClaimsClient:
         """Seconds `open_claim` waits for the workflow's first answer (CLAIMFLOW_CLAIM_OPEN_TIMEOUT)."""
 
     async def open_claim(
-        self, opening: ClaimOpening, idempotency_key: str, policy: ServicePolicy
+        self,
+        opening: ClaimOpening,
+        idempotency_key: str,
+        policy: ServicePolicy,
+        *,
+        confirmed_new: bool = False,
     ) -> ClaimStep:
+        """Open a claim; a second one for the policy and incident of another is refused
+        (DuplicateClaim, with that claim) unless `confirmed_new`."""
         claim_id = claim_id_for(idempotency_key)
+        if not confirmed_new:
+            await self._take_incident(opening, claim_id)
         start = WithStartWorkflowOperation(
             ClaimWorkflow.run,
             ClaimStart(claim_id=claim_id, opening=opening, policy=policy),
@@ -119,6 +128,36 @@ class ClaimsClient:
             if closed is not None and _is_closed_workflow(exc):
                 return ClaimStep.of(closed)
             raise
+
+    async def _take_incident(self, opening: ClaimOpening, claim_id: str) -> None:
+        key = openings.incident_key(opening.policy.policy_number, opening.incident.occurred_on)
+        holder = await openings.take(self.pool, key, claim_id)
+        if holder == claim_id:
+            return
+        # An opening that took the incident and never started its claim (it failed before,
+        # and was not retried) lets it go once it is surely not on its way.
+        quiet = 2 * self.open_timeout
+        if not await self._started(holder) and await openings.hand_over(
+            self.pool, key, holder, claim_id, older_than=quiet
+        ):
+            return
+        raise ClaimError(
+            Rejection.DUPLICATE_CLAIM,
+            f"claim {holder} is already open for this policy and incident; to open another "
+            "one for it anyway, send the request again with ?confirmed_new=true",
+            await read_model.get_claim(self.pool, holder),
+        )
+
+    async def _started(self, claim_id: str) -> bool:
+        if await read_model.get_claim(self.pool, claim_id) is not None:
+            return True
+        try:
+            await self.client.get_workflow_handle(claim_id).describe()
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
 
     async def claim_after(self, step: ClaimStep) -> ClaimView:
         """The whole claim after a change, for a route that answers with it. The Update

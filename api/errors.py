@@ -22,6 +22,7 @@ STATUS = {
     Rejection.TASK_NOT_OPEN: 409,
     Rejection.CLAIM_CLOSED: 409,
     Rejection.DUPLICATE: 409,
+    Rejection.DUPLICATE_CLAIM: 409,
     Rejection.OUTCOME_MISMATCH: 422,
     Rejection.NOT_ALLOWED: 422,
 }

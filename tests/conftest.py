@@ -84,7 +84,10 @@ async def worker(
 
 @pytest.fixture
 async def clean_db(pool: asyncpg.Pool) -> None:
-    await pool.execute("TRUNCATE notifications, timeline, tasks, checklist_items, claims, field_agents")
+    await pool.execute(
+        "TRUNCATE notifications, timeline, tasks, checklist_items, claims, field_agents,"
+        " claim_openings"
+    )
 
 
 @pytest.fixture

@@ -11,5 +11,6 @@ class Rejection(StrEnum):
     TASK_NOT_OPEN = "TaskNotOpen"  # 409: completed already, or cancelled
     CLAIM_CLOSED = "ClaimClosed"  # 409
     DUPLICATE = "Duplicate"  # 409: the change is in place already
+    DUPLICATE_CLAIM = "DuplicateClaim"  # 409: another claim holds this policy and incident
     OUTCOME_MISMATCH = "OutcomeMismatch"  # 422: the outcome is not for this kind of task
     NOT_ALLOWED = "NotAllowed"  # 422: the outcome breaks a rule of the current stage

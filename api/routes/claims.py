@@ -20,6 +20,7 @@ from api.acting import (
     acted,
 )
 from api.auth import CurrentUser, Opener, Principal, forbidden
+from api.claims_client import ClaimError
 from api.deps import AnswerDep, ClaimsDep, OwnClaim, PoolDep, SettingsDep
 from api.errors import refused_facts
 from api.exact import Exact
@@ -72,18 +73,40 @@ async def open_claim(
     settings: SettingsDep,
     user: Opener,
     idempotency_key: IdempotencyKey = None,
+    confirmed_new: Annotated[
+        bool,
+        Query(
+            description="A second claim for the policy and incident of an existing one is "
+            "refused (409 DuplicateClaim, naming it) unless the caller confirms it is another."
+        ),
+    ] = False,
 ) -> ClaimView | ClaimStep:
     """Discovery: a return visit, hotline call or self-report opens a claim case.
 
     Answers once the claim is recorded and its triage task is open for the consultant.
     The claim is keyed by the opener and the Idempotency-Key: the same request twice is one
-    claim.
+    claim. One policy and incident, one claim: see `confirmed_new`.
     """
     refused_facts(opening_problems(opening, datetime.now(UTC)))
     key = f"{user.user_id}:{idempotency_key}" if idempotency_key else str(uuid.uuid4())
-    view = await answer(await claims.open_claim(opening, key, settings.service_policy()))
+    try:
+        step = await claims.open_claim(
+            opening, key, settings.service_policy(), confirmed_new=confirmed_new
+        )
+    except ClaimError as exc:
+        # The existing claim is shown to those who may see it; the others learn its id.
+        if exc.claim is not None and not may_see(user, exc.claim):
+            exc.claim = None
+        raise
+    view = await answer(step)
     log.info("claim_opened", claim_id=view.claim_id, source=opening.source.value)
     return view
+
+
+def may_see(user: Principal, claim: ClaimView) -> bool:
+    """Whether the opener may see the claim that holds the incident: managers, and its own
+    consultant (who works it)."""
+    return user.oversees or claim.opening.consultant == user.user_id
 
 
 async def search_claims(

@@ -43,11 +43,16 @@ def wang_opening(**overrides: Any) -> dict[str, Any]:
     return {**copy.deepcopy(OPENING), **overrides}
 
 
-async def open_claim(http: httpx.AsyncClient, key: str | None = None, **overrides: Any) -> dict:
+async def open_claim(
+    http: httpx.AsyncClient, key: str | None = None, *, new: bool = True, **overrides: Any
+) -> dict:
+    """Mr. Wang's opening (with `overrides`). Tests open his case many times: each is
+    confirmed as a claim of its own (`new`), unless the test is about the one-claim rule."""
     r = await http.post(
         "/claims",
         json=wang_opening(**overrides),
         headers={"Idempotency-Key": key or f"test-{uuid.uuid4()}"},
+        params={"confirmed_new": "true"} if new else None,
     )
     assert r.status_code == 201, r.text
     return r.json()
