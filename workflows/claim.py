@@ -94,6 +94,11 @@ OUTSIDE_RETRY = RetryPolicy(
 ACTIVITY_TIMEOUT = timedelta(seconds=10)
 
 # The claim shows its latest insurer answers and hospital trips; the timeline has them all.
+# Versions of this workflow's code (workflow.patched): histories recorded before a change
+# replay on the path they took.
+SUMMARY_BESIDE_PICK = "summary-beside-agent-pick"
+"""2026-12-03: at an offline triage, the case summary and the first agent pick run together."""
+
 KEEP_IN_VIEW = 10
 
 O = TypeVar("O")
@@ -140,6 +145,8 @@ class ClaimWorkflow:
         self._dispute_note = carried.dispute_note if carried else ""
         self._runs = carried.runs + 1 if carried else 1
         self._withdrawal: Withdrawal | None = None
+        self._first_pick: tuple[str | None] | None = None
+        """The agent picked beside the summary at triage, for dispatch's first turn."""
         # Handlers answer once the workflow has digested what they changed.
         self._changes = 0
         self._settled = -1  # -1 until the workflow first waits for a person
@@ -205,13 +212,27 @@ class ClaimWorkflow:
                 break
         if decision.liability is Liability.NOT_COVERED:
             return await self._close(Closure.NOT_COVERED, decision.explanation)
-        await self._summarise()
+        if decision.path is ServicePath.OFFLINE and workflow.patched(SUMMARY_BESIDE_PICK):
+            # Independent of each other: both local activities in one turn of the workflow.
+            _, agent = await asyncio.gather(self._summarise(), self._pick_agent())
+            self._first_pick = (agent,)
+        else:
+            await self._summarise()
         self._view.checklist = checklist_for(self._view.opening.incident.claim_type)
         self._pending_documents = [i.code for i in self._view.checklist]
         self._sent_back = []
         if decision.path is ServicePath.OFFLINE:
             return ClaimStage.DISPATCH
         return ClaimStage.DOCUMENT_GATHERING
+
+    async def _pick_agent(self) -> str | None:
+        """An available field agent in the user's city who has not declined this claim."""
+        return await workflow.execute_local_activity_method(
+            DispatchActivities.pick_field_agent,
+            AgentQuery(city=self._view.opening.policyholder.city, exclude=self._view.declined_by),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=OUTSIDE_RETRY,
+        )
 
     async def _summarise(self) -> None:
         """The intelligent information summary, compiled once triage has judged the case."""
@@ -232,13 +253,10 @@ class ClaimWorkflow:
                 agent = visit.assignee
             else:
                 agent = None
-                if self._tasks.current(TaskKind.ASSIGN_FIELD_AGENT) is None:
-                    agent = await workflow.execute_local_activity_method(
-                        DispatchActivities.pick_field_agent,
-                        AgentQuery(city=city, exclude=self._view.declined_by),
-                        start_to_close_timeout=ACTIVITY_TIMEOUT,
-                        retry_policy=OUTSIDE_RETRY,
-                    )
+                if self._first_pick is not None:
+                    (agent,), self._first_pick = self._first_pick, None
+                elif self._tasks.current(TaskKind.ASSIGN_FIELD_AGENT) is None:
+                    agent = await self._pick_agent()
                 if agent is None:
                     # Nobody available: a manager names the agent.
                     assigned = await self._person(
