@@ -79,9 +79,11 @@ async def _signed(
             algorithms=[ALGORITHM],
             options={"require": ["sub", "role", "exp"]},
         )
-        return Signed(user_id=claims["sub"])
+        signed = Signed(user_id=claims["sub"])
     except (jwt.PyJWTError, ValueError) as exc:
         raise _unauthorized(f"invalid token: {exc}") from exc
+    request.state.user_id = signed.user_id  # for the request's access log line
+    return signed
 
 
 def _no_longer() -> HTTPException:

@@ -20,10 +20,13 @@ import queue
 import re
 import sys
 import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from temporalio import activity
+
+from domain.vocabulary import SHANGHAI
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -90,7 +93,7 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
         _temporal_context,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=False),
+        _timestamp,
         structlog.processors.StackInfoRenderer(),
     ]
     renderer: structlog.types.Processor = (
@@ -225,7 +228,9 @@ async def unhandled_error(request: Request, exc: Exception) -> Response:
     from starlette.responses import JSONResponse
 
     given = request.headers.get("x-request-id", "")
-    request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    request_id = getattr(request.state, "request_id", None) or (
+        given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    )  # the id the request's other lines carry (claimflow.metrics), where it has one
     route = getattr(request.scope.get("route"), "path", None)
     ids = {k: v for k, v in request.path_params.items() if not _sensitive(k)}
     tb = exc.__traceback__
@@ -260,6 +265,14 @@ def _not_logged_twice(record: logging.LogRecord) -> bool:
 
 
 # --- context --------------------------------------------------------------------------------
+
+
+def _timestamp(
+    _: object, __: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """When, with its zone: Asia/Shanghai time, as the people reading the logs keep it."""
+    event_dict["timestamp"] = datetime.now(SHANGHAI).isoformat(timespec="milliseconds")
+    return event_dict
 
 
 def _temporal_context(

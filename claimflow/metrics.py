@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from datetime import timedelta
 from typing import Any, Protocol
@@ -38,6 +40,7 @@ from temporalio.common import MetricMeter
 from store import gauges
 
 log = structlog.get_logger(__name__)
+access = structlog.get_logger("claimflow.access")
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -128,9 +131,18 @@ async def refresh_gauges(pool: asyncpg.Pool, sink: GaugeSink, every: timedelta) 
         await asyncio.sleep(every.total_seconds())
 
 
+# Probes and scrapes: their access lines are DEBUG, not one INFO line every few seconds.
+QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
 class RequestMetricsMiddleware:
-    """Pure ASGI (no per-request task or stream): counts and times every HTTP request by the
-    template of the route that answered (`/tasks/{task_id}/complete`), `unmatched` for none."""
+    """Pure ASGI (no per-request task or stream), the outermost of the API's own layers.
+
+    Per request: an id (the caller's `X-Request-ID` if it is a plain token, else a new one)
+    bound to every log line written while it runs and sent back as `X-Request-ID`; the
+    request counted and timed by the template of the route that answered
+    (`/tasks/{task_id}/complete`, `unmatched` for none); and one access line: method, route,
+    status, duration, the signed-in user's id. No path ids, bodies or query strings."""
 
     def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
         self.app, self.metrics = app, metrics
@@ -141,21 +153,48 @@ class RequestMetricsMiddleware:
             return
         started = time.perf_counter()
         status = 500  # an exception that escapes every handler is answered 500
+        request_id = request_id_of(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
 
         async def sending(message: MutableMapping[str, Any]) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                headers = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                message["headers"] = headers
             await send(message)
 
         try:
-            await self.app(scope, receive, sending)
+            with structlog.contextvars.bound_contextvars(request_id=request_id):
+                await self.app(scope, receive, sending)
         finally:
+            took = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path_format", None) or getattr(route, "path", None)
             labels = (template or "unmatched", scope["method"])
             self.metrics.requests.labels(*labels, str(status)).inc()
-            self.metrics.duration.labels(*labels).observe(time.perf_counter() - started)
+            self.metrics.duration.labels(*labels).observe(took)
+            (access.debug if labels[0] in QUIET_ROUTES else access.info)(
+                "request",
+                request_id=request_id,
+                method=labels[1],
+                route=labels[0],
+                status=status,
+                duration_ms=round(took * 1000, 1),
+                user_id=scope["state"].get("user_id"),
+            )
+
+
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+
+
+def request_id_of(scope: Scope) -> str:
+    """The caller's X-Request-ID when it is a plain token of at most 64 characters (a proxy's
+    or a client's, so their logs and ours join up), else a new one."""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id" and _REQUEST_ID.fullmatch(value):
+            return value.decode()
+    return uuid.uuid4().hex
 
 
 @contextlib.asynccontextmanager
