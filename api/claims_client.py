@@ -143,7 +143,7 @@ class ClaimsClient:
             return
         raise ClaimError(
             Rejection.DUPLICATE_CLAIM,
-            f"claim {holder} is already open for this policy and incident; to open another "
+            f"claim {holder} already exists for this policy and incident; to open another "
             "one for it anyway, send the request again with ?confirmed_new=true",
             await read_model.get_claim(self.pool, holder),
         )

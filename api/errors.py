@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+import structlog
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -15,6 +16,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.claims_client import ClaimError
 from workflows.errors import Rejection
+
+log = structlog.get_logger(__name__)
 
 STATUS = {
     Rejection.NOT_FOUND: 404,
@@ -98,7 +101,28 @@ async def temporal_unavailable_handler(_: Request, exc: Exception) -> JSONRespon
             },
             headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
         )
-    return JSONResponse(status_code=500, content={"detail": "internal error"})
+    if exc.status in OUR_MISTAKES:
+        log.error("temporal_refused", status=exc.status.name, error=str(exc)[:200])
+        return JSONResponse(status_code=500, content={"detail": "internal error"})
+    # Anything else is the workflow service failing for a moment (seen while it restarts:
+    # a stream cut, a call cancelled with the connection): the request may be sent again.
+    log.warning("temporal_unavailable", status=exc.status.name, error=str(exc)[:200])
+    return _unavailable("the workflow service")
+
+
+OUR_MISTAKES = frozenset(
+    {
+        RPCStatusCode.INVALID_ARGUMENT,
+        RPCStatusCode.FAILED_PRECONDITION,
+        RPCStatusCode.PERMISSION_DENIED,
+        RPCStatusCode.UNAUTHENTICATED,
+        RPCStatusCode.UNIMPLEMENTED,
+        RPCStatusCode.NOT_FOUND,
+        RPCStatusCode.ALREADY_EXISTS,
+        RPCStatusCode.OUT_OF_RANGE,
+    }
+)
+"""Temporal's answers that retrying cannot change: a bug or a misconfiguration, logged, 500."""
 
 
 async def temporal_timeout_handler(_: Request, exc: Exception) -> JSONResponse:

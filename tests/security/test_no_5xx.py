@@ -256,3 +256,21 @@ async def test_expenses_totalling_more_than_the_money_columns_hold_are_422(
     r = await complete(api, task["task_id"], outcome)
     names(r, ("body", "outcome", "file_claim", "expenses"), "total", most)
     assert limits.MAX_AMOUNT == most
+
+
+async def test_temporal_failing_for_a_moment_is_503_not_500():
+    """While the Temporal server restarts, calls fail as 'transport error' (UNKNOWN): the
+    fault suite saw them answered 500. A moment's failure is 503 with Retry-After; only what a
+    retry cannot change (a bug, a misconfiguration) stays 500."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from api.errors import temporal_unavailable_handler
+
+    for status in (RPCStatusCode.UNKNOWN, RPCStatusCode.CANCELLED, RPCStatusCode.INTERNAL,
+                   RPCStatusCode.ABORTED, RPCStatusCode.UNAVAILABLE):  # fmt: skip
+        r = await temporal_unavailable_handler(None, RPCError("transport error", status, b""))
+        assert r.status_code == 503 and r.headers["retry-after"], status
+    r = await temporal_unavailable_handler(
+        None, RPCError("bad", RPCStatusCode.INVALID_ARGUMENT, b"")
+    )
+    assert r.status_code == 500
