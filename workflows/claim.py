@@ -93,12 +93,12 @@ OUTSIDE_RETRY = RetryPolicy(
 # holds the claim back only this long before another worker retries it.
 ACTIVITY_TIMEOUT = timedelta(seconds=10)
 
-# The claim shows its latest insurer answers and hospital trips; the timeline has them all.
 # Versions of this workflow's code (workflow.patched): histories recorded before a change
 # replay on the path they took.
 SUMMARY_BESIDE_PICK = "summary-beside-agent-pick"
 """2026-12-03: at an offline triage, the case summary and the first agent pick run together."""
 
+# The claim shows its latest insurer answers and hospital trips; the timeline has them all.
 KEEP_IN_VIEW = 10
 
 O = TypeVar("O")
