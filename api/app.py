@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 
-import structlog
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
@@ -45,10 +43,7 @@ from claimflow.metrics import ApiMetrics, RequestMetricsMiddleware, gauges_refre
 from claimflow.settings import Settings
 from claimflow.temporal import connect
 from console import STATIC as CONSOLE_STATIC
-from domain.vocabulary import SHANGHAI
 from store.db import create_pool
-
-log = structlog.get_logger(__name__)
 
 
 def create_app(settings: Settings, claims_client: ClaimsClient | None = None) -> FastAPI:
@@ -60,8 +55,7 @@ def create_app(settings: Settings, claims_client: ClaimsClient | None = None) ->
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_format, settings.log_level)
-        if warning := settings.business_calendar.warning(datetime.now(SHANGHAI).date()):
-            log.warning("business_calendar_runs_out", detail=warning)
+        settings.warn_if_the_calendar_runs_out()
         if claims_client is not None:
             async with gauges_refreshing(claims_client.pool, metrics, settings.metrics_refresh):
                 yield

@@ -136,21 +136,24 @@ class ClaimsClient:
             return
         # An opening that took the incident and never started its claim (it failed before,
         # and was not retried) lets it go once it is surely not on its way.
-        quiet = 2 * self.open_timeout
-        if not await self._started(holder) and await openings.hand_over(
-            self.pool, key, holder, claim_id, older_than=quiet
+        existing = await read_model.get_claim(self.pool, holder)
+        if (
+            existing is None
+            and not await self._in_temporal(holder)
+            and await openings.hand_over(
+                self.pool, key, holder, claim_id, older_than=2 * self.open_timeout
+            )
         ):
             return
         raise ClaimError(
             Rejection.DUPLICATE_CLAIM,
             f"claim {holder} already exists for this policy and incident; to open another "
             "one for it anyway, send the request again with ?confirmed_new=true",
-            await read_model.get_claim(self.pool, holder),
+            existing,
         )
 
-    async def _started(self, claim_id: str) -> bool:
-        if await read_model.get_claim(self.pool, claim_id) is not None:
-            return True
+    async def _in_temporal(self, claim_id: str) -> bool:
+        """Whether the claim's workflow exists (started, perhaps not yet projected)."""
         try:
             await self.client.get_workflow_handle(claim_id).describe()
         except RPCError as exc:

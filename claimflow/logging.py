@@ -20,6 +20,7 @@ import queue
 import re
 import sys
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -216,7 +217,16 @@ def cap(_: object, __: str, event_dict: structlog.types.EventDict) -> structlog.
 
 # --- an unhandled exception in a request ----------------------------------------------------
 
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+
+
+def request_id_of(scope: Mapping[str, Any]) -> str:
+    """The caller's X-Request-ID when it is a plain token of at most 64 characters (a proxy's
+    or a client's, so their logs and ours join up), else a new one."""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id" and _REQUEST_ID.fullmatch(value):
+            return value.decode()
+    return uuid.uuid4().hex
 _LOGGED = "_claimflow_logged"
 log = structlog.get_logger("claimflow.errors")
 
@@ -227,10 +237,8 @@ async def unhandled_error(request: Request, exc: Exception) -> Response:
     application" record for the same exception is then dropped (`_not_logged_twice`)."""
     from starlette.responses import JSONResponse
 
-    given = request.headers.get("x-request-id", "")
-    request_id = getattr(request.state, "request_id", None) or (
-        given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-    )  # the id the request's other lines carry (claimflow.metrics), where it has one
+    # The id the request's other lines carry (claimflow.metrics), where it has one.
+    request_id = getattr(request.state, "request_id", None) or request_id_of(request.scope)
     route = getattr(request.scope.get("route"), "path", None)
     ids = {k: v for k, v in request.path_params.items() if not _sensitive(k)}
     tb = exc.__traceback__

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from datetime import timedelta
 from typing import Any, Protocol
@@ -37,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from temporalio.common import MetricMeter
 
+from claimflow.logging import request_id_of
 from store import gauges
 
 log = structlog.get_logger(__name__)
@@ -183,18 +182,6 @@ class RequestMetricsMiddleware:
                 duration_ms=round(took * 1000, 1),
                 user_id=scope["state"].get("user_id"),
             )
-
-
-_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
-
-
-def request_id_of(scope: Scope) -> str:
-    """The caller's X-Request-ID when it is a plain token of at most 64 characters (a proxy's
-    or a client's, so their logs and ours join up), else a new one."""
-    for name, value in scope.get("headers", ()):
-        if name == b"x-request-id" and _REQUEST_ID.fullmatch(value):
-            return value.decode()
-    return uuid.uuid4().hex
 
 
 @contextlib.asynccontextmanager

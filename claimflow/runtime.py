@@ -49,7 +49,6 @@ from claimflow.temporal import (
     metrics_runtime,
     require_payload_keys,
 )
-from domain.vocabulary import SHANGHAI
 from store.db import create_pool
 from store.migrate import migrate
 from worker import build_worker, notification_channel, worker_options
@@ -92,12 +91,6 @@ def worker_gauges(
     return gauges_refreshing(pool, sink, settings.metrics_refresh)
 
 
-def warn_if_the_calendar_runs_out(settings: Settings) -> None:
-    """Deadlines count business time: say so loudly before the holiday data runs out."""
-    if warning := settings.business_calendar.warning(datetime.now(SHANGHAI).date()):
-        log.warning("business_calendar_runs_out", detail=warning)
-
-
 UP_WORKER_METRICS = "127.0.0.1:9464"
 
 
@@ -116,7 +109,7 @@ async def run_worker(settings: Settings) -> None:
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set")
     require_payload_keys(settings, "worker")
-    warn_if_the_calendar_runs_out(settings)
+    settings.warn_if_the_calendar_runs_out()
     stop = _stop_event()
     pool = await create_pool(settings.database_url, max_size=settings.database_pool_max)
     try:

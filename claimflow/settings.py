@@ -6,11 +6,12 @@ server for it; `claimflow api` and `claimflow worker` require both.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+import structlog
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -23,7 +24,7 @@ from domain.policy import (
     StatutoryClocks,
     TaskPolicy,
 )
-from domain.vocabulary import ClaimStage, TaskKind
+from domain.vocabulary import SHANGHAI, ClaimStage, TaskKind
 
 
 class Settings(BaseSettings):
@@ -142,6 +143,12 @@ class Settings(BaseSettings):
 
     # The insurer's webhook (insurers integrated by API) signs its body with this secret.
     insurer_webhook_secret: str | None = None
+
+    def warn_if_the_calendar_runs_out(self) -> None:
+        """Deadlines count business time: said loudly at start, by the API and the worker,
+        before the calendar's holiday data runs out (`BusinessCalendar.warning`)."""
+        if warning := self.business_calendar.warning(datetime.now(SHANGHAI).date()):
+            structlog.get_logger(__name__).warning("business_calendar_runs_out", detail=warning)
 
     def service_policy(self) -> ServicePolicy:
         return ServicePolicy(

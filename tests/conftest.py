@@ -21,6 +21,7 @@ from claimflow.settings import Settings
 from claimflow.temporal import connect
 from store.db import create_pool
 from tests.support.claims import TEST_PAYLOAD_KEY, TEST_SECRET, bearer
+from tests.support.server import in_process
 from store.migrate import migrate
 from worker import build_worker
 
@@ -96,13 +97,5 @@ async def api(
 ) -> AsyncIterator[httpx.AsyncClient]:
     claims = ClaimsClient(temporal_client, pool, settings.temporal_task_queue)
     app = create_app(settings, claims)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://claimflow.test",
-            timeout=30,
-            headers=bearer(settings),
-        ) as http,
-    ):
+    async with in_process(app, timeout=30, headers=bearer(settings)) as http:
         yield http

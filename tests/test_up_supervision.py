@@ -38,6 +38,7 @@ from claimflow.embedded import (
 from claimflow.runtime import supervise
 from claimflow.settings import Settings
 from tests.support.claims import bearer, wang_opening
+from tests.support.server import in_process
 from worker import worker_options
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,15 +144,9 @@ async def test_without_a_worker_readyz_says_so_and_opening_a_claim_answers_503_q
     queue = f"claims-nobody-{uuid.uuid4().hex[:8]}"
     claims = ClaimsClient(temporal_client, pool, queue, open_timeout=2)
     app = create_app(settings.model_copy(update={"temporal_task_queue": queue}), claims)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-            base_url="http://claimflow.test",
-            timeout=30,
-            headers=bearer(settings),
-        ) as http,
-    ):
+    async with in_process(
+        app, raise_app_exceptions=False, timeout=30, headers=bearer(settings)
+    ) as http:
         ready = await http.get("/readyz")
         assert ready.status_code == 503, ready.text
         assert ready.json()["temporal"] == "ok" and ready.json()["postgres"] == "ok"

@@ -26,6 +26,7 @@ from claimflow.reference_case import AGENT, CONSULTANT, ReferenceCase
 from claimflow.settings import Settings
 from domain.vocabulary import SHANGHAI
 from tests.support.claims import add_agent, complete, eventually, open_claim, open_task
+from tests.support.server import in_process
 
 MANAGER = "manager.zhang"
 # Facts are checked at the door: a home visit is not in the past, the insurer decides after
@@ -780,15 +781,9 @@ async def insurer_api(
     """A second app, configured with the webhook secret (the `api` one has none)."""
     configured = settings.model_copy(update={"insurer_webhook_secret": SECRET})
     app = create_app(configured, ClaimsClient(temporal_client, pool, settings.temporal_task_queue))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            # A crash answers 500, as it would to the insurer, rather than raising here.
-            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-            base_url="http://insurer.test",
-            timeout=30,
-        ) as http,
-    ):
+    async with in_process(
+        app, base_url="http://insurer.test", raise_app_exceptions=False, timeout=30
+    ) as http:
         yield http
 
 

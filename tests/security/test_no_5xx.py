@@ -33,6 +33,7 @@ from domain import limits
 from domain.ids import claim_id_for
 from domain.models import NoteInput, TaskChange
 from tests.support.claims import bearer, complete, open_claim, open_task, wang_opening
+from tests.support.server import in_process
 
 EXTREMES = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"]
 
@@ -83,15 +84,9 @@ async def test_more_concurrent_actions_than_temporal_takes_answer_429_not_500(
     handle = await temporal_client.start_workflow(
         "Claim", id=claim_id, task_queue=f"nobody-polls-{uuid.uuid4().hex[:8]}"
     )
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-            base_url="http://claimflow.test",
-            timeout=60,
-            headers=bearer(settings),
-        ) as http,
-    ):
+    async with in_process(
+        app, raise_app_exceptions=False, timeout=60, headers=bearer(settings)
+    ) as http:
         url = f"/claims/{claim_id}/notes"
         sent = []
         for i in range(15):
@@ -122,15 +117,9 @@ async def no_database(
         update={"database_url": f"postgresql://nobody@127.0.0.1:{free_port()}/claimflow"}
     )
     app = create_app(down, ClaimsClient(temporal_client, pool, settings.temporal_task_queue))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-            base_url="http://claimflow.test",
-            timeout=30,
-            headers=bearer(settings),
-        ) as http,
-    ):
+    async with in_process(
+        app, raise_app_exceptions=False, timeout=30, headers=bearer(settings)
+    ) as http:
         yield http
 
 

@@ -14,6 +14,7 @@ from api.app import create_app
 from api.claims_client import ClaimsClient
 from api.routes.insurer import sign
 from claimflow.settings import Settings
+from tests.support.server import in_process
 
 SECRET = "insurer-secret-for-the-security-tests"
 BODY = b'{"insurer_claim_reference": "EL-NOBODY", "response": {"decision": "denied"}}'
@@ -25,13 +26,7 @@ async def webhook(
 ) -> AsyncIterator[httpx.AsyncClient]:
     configured = settings.model_copy(update={"insurer_webhook_secret": SECRET})
     app = create_app(configured, ClaimsClient(temporal_client, pool, settings.temporal_task_queue))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-            base_url="http://insurer.test",
-        ) as http,
-    ):
+    async with in_process(app, base_url="http://insurer.test", raise_app_exceptions=False) as http:
         yield http
 
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import uvicorn
 
 from claimflow.embedded import free_port
@@ -16,6 +17,28 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+@contextlib.asynccontextmanager
+async def in_process(
+    app: object,
+    *,
+    base_url: str = "http://claimflow.test",
+    raise_app_exceptions: bool = True,
+    **client: object,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """`app` started (its lifespan), and a client that calls it in-process, without sockets;
+    with `raise_app_exceptions=False` a crash answers 500, as a server would, instead of
+    raising in the test."""
+    async with (
+        app.router.lifespan_context(app),  # type: ignore[attr-defined]
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions),  # type: ignore[arg-type]
+            base_url=base_url,
+            **client,  # type: ignore[arg-type]
+        ) as http,
+    ):
+        yield http
 
 
 @contextlib.asynccontextmanager
